@@ -1,0 +1,71 @@
+//! What a checker concludes about a history, as written to `results.json`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// A checker's conclusion. `Unknown` means a budget ran out or the history
+/// cannot be judged; it is never a silent `Valid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    Unknown,
+    Invalid,
+}
+
+impl Verdict {
+    /// Jepsen's exit codes: 0 valid, 1 invalid, 2 unknown.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Valid => 0,
+            Verdict::Invalid => 1,
+            Verdict::Unknown => 2,
+        }
+    }
+
+    /// The verdict of several checkers together: invalid beats unknown beats valid.
+    pub fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        verdicts.into_iter().fold(Verdict::Valid, |a, b| match (a, b) {
+            (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
+            (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
+            _ => Verdict::Valid,
+        })
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "invalid",
+            Verdict::Unknown => "unknown",
+        })
+    }
+}
+
+/// One checker's result: the verdict, one line of words, and its evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The checker's name: `linearizable`, `set`, `lock`, ...
+    pub checker: String,
+    pub verdict: Verdict,
+    /// One human sentence: what was found.
+    pub summary: String,
+    /// Checker-specific evidence (anomalies, counterexample, stats).
+    #[serde(default)]
+    pub details: Value,
+}
+
+/// The whole `results.json` of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub verdict: Verdict,
+    pub checks: Vec<CheckResult>,
+}
+
+impl Results {
+    pub fn new(checks: Vec<CheckResult>) -> Self {
+        Results { verdict: Verdict::combine(checks.iter().map(|c| c.verdict)), checks }
+    }
+}

@@ -1,0 +1,7 @@
+//! One file a subcommand.
+
+pub mod check;
+pub mod ls;
+pub mod serve;
+pub mod show;
+pub mod test;

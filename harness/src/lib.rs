@@ -1,0 +1,9 @@
+//! faultline: a Jepsen-style correctness and chaos test harness.
+//!
+//! The binary's subcommands live in [`cmd`], one file each; the concepts they
+//! use (cluster, net, nemesis, controller, store, reports) are modules of their own.
+
+pub mod cli;
+pub mod cmd;
+pub mod exit;
+pub mod spec;

@@ -1,0 +1,1 @@
+//! faultline-targets: bundled reference servers.

@@ -1,0 +1,1 @@
+//! faultline-workloads: op generators and workload definitions.
