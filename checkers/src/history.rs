@@ -70,10 +70,9 @@ impl Serialize for Process {
 impl<'de> Deserialize<'de> for Process {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Value::deserialize(d)? {
-            Value::Number(n) => n
-                .as_u64()
-                .map(Process::Client)
-                .ok_or_else(|| serde::de::Error::custom(format!("process {n} is not a non-negative integer"))),
+            Value::Number(n) => n.as_u64().map(Process::Client).ok_or_else(|| {
+                serde::de::Error::custom(format!("process {n} is not a non-negative integer"))
+            }),
             Value::String(s) if s == "nemesis" => Ok(Process::Nemesis),
             other => Err(serde::de::Error::custom(format!(
                 "process must be a non-negative integer or \"nemesis\", got {other}"

@@ -55,7 +55,11 @@ impl<R: Read> JsonlReader<R> {
     }
 
     fn malformed(&self, line: usize, message: String) -> ReadError {
-        ReadError::Malformed { path: self.path.clone(), line, message }
+        ReadError::Malformed {
+            path: self.path.clone(),
+            line,
+            message,
+        }
     }
 }
 
@@ -81,7 +85,12 @@ impl<R: Read> Iterator for JsonlReader<R> {
             }
             let text = match next? {
                 Ok(t) => t,
-                Err(source) => return Some(Err(ReadError::Io { path: self.path.clone(), source })),
+                Err(source) => {
+                    return Some(Err(ReadError::Io {
+                        path: self.path.clone(),
+                        source,
+                    }))
+                }
             };
             self.line_no += 1;
             let trimmed = text.trim();
@@ -100,7 +109,10 @@ impl<R: Read> Iterator for JsonlReader<R> {
 
 /// Reads a whole `history.jsonl` file.
 pub fn read_file(path: &Path) -> Result<ReadOutcome, ReadError> {
-    let file = File::open(path).map_err(|source| ReadError::Io { path: path.to_path_buf(), source })?;
+    let file = File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     read(file, path)
 }
 
@@ -111,7 +123,10 @@ pub fn read(source: impl Read, path: &Path) -> Result<ReadOutcome, ReadError> {
     for op in reader.by_ref() {
         ops.push(op?);
     }
-    Ok(ReadOutcome { history: History::new(ops), warnings: reader.warnings })
+    Ok(ReadOutcome {
+        history: History::new(ops),
+        warnings: reader.warnings,
+    })
 }
 
 /// Appends ops to a history file, one line each, flushed per op so a killed
@@ -133,7 +148,11 @@ impl<W: Write> JsonlWriter<W> {
     /// `flush_each`: hand every line to the OS as it is written (what a live run
     /// wants); otherwise lines are buffered (what bulk conversion wants).
     pub fn new(out: W, flush_each: bool) -> Self {
-        JsonlWriter { out: BufWriter::with_capacity(1 << 16, out), buf: Vec::with_capacity(256), flush_each }
+        JsonlWriter {
+            out: BufWriter::with_capacity(1 << 16, out),
+            buf: Vec::with_capacity(256),
+            flush_each,
+        }
     }
 
     pub fn write(&mut self, op: &Op) -> io::Result<()> {
@@ -186,7 +205,10 @@ mod tests {
 
     #[test]
     fn round_trips_and_matches_the_documented_shape() {
-        let h = History::new(vec![op(0, OpType::Invoke, json!(4)), op(1, OpType::Ok, json!(4))]);
+        let h = History::new(vec![
+            op(0, OpType::Invoke, json!(4)),
+            op(1, OpType::Ok, json!(4)),
+        ]);
         let mut w = JsonlWriter::new(Vec::new(), false);
         for o in &h.ops {
             w.write(o).unwrap();
@@ -221,7 +243,9 @@ mod tests {
     #[test]
     fn malformed_middle_line_names_file_and_line() {
         let text = "{\"index\":0,\"type\":\"invoke\",\"process\":1,\"f\":\"read\"}\n{\"index\":1,\"type\":\"maybe\",\"process\":1,\"f\":\"read\"}\n{\"index\":2,\"type\":\"ok\",\"process\":1,\"f\":\"read\"}\n";
-        let err = read(text.as_bytes(), Path::new("h.jsonl")).unwrap_err().to_string();
+        let err = read(text.as_bytes(), Path::new("h.jsonl"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("h.jsonl:2: "), "{err}");
         assert!(err.contains("maybe"), "{err}");
     }

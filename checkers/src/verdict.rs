@@ -26,11 +26,13 @@ impl Verdict {
 
     /// The verdict of several checkers together: invalid beats unknown beats valid.
     pub fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
-        verdicts.into_iter().fold(Verdict::Valid, |a, b| match (a, b) {
-            (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
-            (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
-            _ => Verdict::Valid,
-        })
+        verdicts
+            .into_iter()
+            .fold(Verdict::Valid, |a, b| match (a, b) {
+                (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
+                (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
+                _ => Verdict::Valid,
+            })
     }
 }
 
@@ -66,6 +68,9 @@ pub struct Results {
 
 impl Results {
     pub fn new(checks: Vec<CheckResult>) -> Self {
-        Results { verdict: Verdict::combine(checks.iter().map(|c| c.verdict)), checks }
+        Results {
+            verdict: Verdict::combine(checks.iter().map(|c| c.verdict)),
+            checks,
+        }
     }
 }

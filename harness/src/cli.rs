@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "faultline", version, about = "Jepsen-style correctness and chaos testing")]
+#[command(
+    name = "faultline",
+    version,
+    about = "Jepsen-style correctness and chaos testing"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -16,7 +20,12 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// The results store: where runs are written and read.
-    #[arg(long, global = true, default_value = "results", env = "FAULTLINE_STORE")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "results",
+        env = "FAULTLINE_STORE"
+    )]
     pub store: PathBuf,
 }
 
