@@ -4,6 +4,9 @@
 //! use (cluster, net, nemesis, controller, store, reports) are modules of their own.
 
 pub mod cli;
+pub mod client;
+pub mod cluster;
 pub mod cmd;
 pub mod exit;
+pub mod net;
 pub mod spec;

@@ -1,0 +1,83 @@
+//! Clusters: the nodes of the system under test, wherever they run, and the
+//! process-level faults the nemesis applies to them.
+//!
+//! A cluster kind (local processes, network-namespace hosts, SSH hosts) is one
+//! implementation of [`Cluster`]. What to run on a node comes from a [`Db`]:
+//! the bundled targets, or a user's system described in a TOML file.
+
+use crate::net::Net;
+use std::path::{Path, PathBuf};
+
+/// One node as the rest of the harness sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeInfo {
+    /// `n1`, `n2`, ... (also the node's id for the target).
+    pub name: String,
+    /// Host the node runs on: `127.0.0.1`, a namespace address, an SSH host.
+    pub host: String,
+    /// Where clients reach the node (`host:port`), without any fault proxy.
+    pub client_addr: String,
+}
+
+/// What a node is doing, as far as the cluster knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    Running,
+    /// Stopped with SIGSTOP.
+    Paused,
+    /// Killed by the nemesis, or exited by itself.
+    Down,
+}
+
+/// The nodes of a running test, and the faults that act on their processes.
+///
+/// Methods block (they start processes, run SSH commands); the async controller
+/// calls them through `spawn_blocking`. Errors name the node and say what went
+/// wrong, with the tail of the node's log where that helps.
+pub trait Cluster: Send + Sync {
+    fn nodes(&self) -> &[NodeInfo];
+    fn state(&self, node: usize) -> NodeState;
+    /// SIGKILL the node's process.
+    fn kill(&self, node: usize) -> anyhow::Result<()>;
+    /// Start a killed node again from its data directory and wait until ready.
+    fn restart(&self, node: usize) -> anyhow::Result<()>;
+    /// SIGSTOP.
+    fn pause(&self, node: usize) -> anyhow::Result<()>;
+    /// SIGCONT.
+    fn resume(&self, node: usize) -> anyhow::Result<()>;
+    /// Network faults for this cluster's links.
+    fn net(&self) -> &dyn Net;
+    /// Nodes that died without the nemesis killing them (name, log tail).
+    fn unexpected_deaths(&self) -> Vec<(String, String)>;
+    /// Heal the network, stop every node, collect logs into `run_dir/nodes/<node>/`
+    /// and remove everything the cluster created. Safe to call twice.
+    fn teardown(&self, run_dir: &Path) -> anyhow::Result<()>;
+}
+
+/// What runs on a node: the bundled targets, or a user's system.
+pub trait Db: Send + Sync {
+    /// The target's name, as in `--target` or the system file.
+    fn name(&self) -> &str;
+    /// The command line that runs `node` in the foreground (the cluster keeps
+    /// it running as a daemon, captures its output and signals it by PID).
+    fn command(&self, node: &NodeLaunch) -> anyhow::Result<Vec<String>>;
+    /// Files under the node's data directory worth collecting besides the
+    /// captured stdout and stderr.
+    fn log_files(&self, _node: &NodeLaunch) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+/// Everything a [`Db`] needs to know to run one node.
+#[derive(Clone, Debug)]
+pub struct NodeLaunch {
+    pub name: String,
+    /// Address the node listens on (`host:port`).
+    pub listen: String,
+    /// Every node (including this one) with the address its peers use to reach
+    /// it; on a local cluster that is the address of a fault proxy.
+    pub peers: Vec<(String, String)>,
+    pub data_dir: PathBuf,
+    /// Known-bug switches to turn on.
+    pub bugs: Vec<String>,
+}
