@@ -3,6 +3,7 @@
 //! The binary's subcommands live in [`cmd`], one file each; the concepts they
 //! use (cluster, net, nemesis, controller, store, reports) are modules of their own.
 
+pub mod adapter;
 pub mod cli;
 pub mod client;
 pub mod cluster;
@@ -10,3 +11,4 @@ pub mod cmd;
 pub mod exit;
 pub mod net;
 pub mod spec;
+pub mod system;

@@ -1,0 +1,211 @@
+//! [`AdapterClient`]: a [`Client`] whose transport is an adapter process.
+//!
+//! One op is in flight at a time (the controller's workers invoke one op after
+//! another). Anything the adapter does wrong — exits, hangs past the op's
+//! timeout, prints something that is not a completion, answers an id that was
+//! not asked — ends the op in flight as `info` (it may or may not have reached
+//! the system), is logged with what happened, and the adapter is replaced by a
+//! fresh process before the next op. The run goes on.
+
+use super::process::{AdapterProcess, Launch, Output};
+use super::protocol::{decode_completion, encode_request, excerpt};
+use crate::client::{BoxFuture, Client, Completion, Request};
+use std::time::{Duration, Instant};
+
+pub struct AdapterClient {
+    launch: Launch,
+    /// For messages: "adapter for worker 3 (node n2)".
+    label: String,
+    process: Option<AdapterProcess>,
+    next_id: u64,
+    restarts: u64,
+}
+
+impl AdapterClient {
+    /// Starts the adapter now, so a command that cannot run is reported
+    /// before the first op.
+    pub fn start(launch: Launch, label: String) -> anyhow::Result<AdapterClient> {
+        let process =
+            AdapterProcess::spawn(&launch).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        Ok(AdapterClient {
+            launch,
+            label,
+            process: Some(process),
+            next_id: 1,
+            restarts: 0,
+        })
+    }
+
+    /// How many times the adapter process was replaced.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// The pid of the adapter process now running, if any.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(AdapterProcess::pid)
+    }
+
+    /// Kills the adapter process (it is started again at the next op).
+    pub async fn shutdown(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().await;
+        }
+    }
+
+    /// A running adapter that has said nothing out of turn, starting one if needed.
+    async fn ready_process(&mut self) -> anyhow::Result<&mut AdapterProcess> {
+        if let Some(process) = self.process.as_mut() {
+            if let Some(output) = process.pending() {
+                let pid = process.pid();
+                let what = match output {
+                    Output::Line(line) if line.trim().is_empty() => None,
+                    Output::Line(line) => Some(format!(
+                        "printed {} while no op was in flight",
+                        excerpt(&line)
+                    )),
+                    Output::TooLong => Some("printed an over-long line".to_string()),
+                    Output::Closed => Some(format!(
+                        "exited between ops ({})",
+                        process.exit_status().await
+                    )),
+                };
+                if let Some(what) = what {
+                    let ended = process.kill().await;
+                    let stderr = process.stderr_tail();
+                    tracing::warn!(
+                        "{} (pid {pid}) {what}; restarting it ({ended}){}",
+                        self.label,
+                        stderr_note(&stderr)
+                    );
+                    self.process = None;
+                }
+            }
+        }
+        if self.process.is_none() {
+            let process = AdapterProcess::spawn(&self.launch)?;
+            self.restarts += 1;
+            tracing::info!(
+                "{}: started adapter pid {} (restart {})",
+                self.label,
+                process.pid(),
+                self.restarts
+            );
+            self.process = Some(process);
+        }
+        Ok(self.process.as_mut().expect("just started"))
+    }
+
+    async fn perform(&mut self, request: &Request, timeout: Duration) -> Completion {
+        let deadline = Instant::now() + timeout;
+        let id = self.next_id;
+        self.next_id += 1;
+        let label = self.label.clone();
+        let process = match self.ready_process().await {
+            Ok(process) => process,
+            Err(e) => {
+                // Nothing was sent: the op certainly did not happen.
+                tracing::warn!("{label}: {e:#}");
+                return Completion::Fail {
+                    error: format!("adapter could not start: {e:#}"),
+                };
+            }
+        };
+        let pid = process.pid();
+        if let Err(e) = process.send(&encode_request(id, request)).await {
+            let ended = process.exit_status().await;
+            return self.broken(format!(
+                "adapter (pid {pid}) could not be sent op {id}: {e} ({ended})"
+            ));
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let process = self.process.as_mut().expect("running");
+            let output = match process.next(left).await {
+                Some(output) => output,
+                None => {
+                    let ended = process.kill().await;
+                    let stderr = process.stderr_tail();
+                    tracing::warn!(
+                        "{label} (pid {pid}) did not answer op {id} ({}) within {:.1}s; \
+                         killed it ({ended}) and will restart it{}",
+                        request.f,
+                        timeout.as_secs_f64(),
+                        stderr_note(&stderr)
+                    );
+                    self.process = None;
+                    return Completion::Info {
+                        error: "timeout".into(),
+                    };
+                }
+            };
+            let line = match output {
+                Output::Line(line) if line.trim().is_empty() => continue,
+                Output::Line(line) => line,
+                Output::TooLong => {
+                    return self.broken(format!(
+                        "adapter (pid {pid}) printed an over-long line while op {id} was in flight"
+                    ))
+                }
+                Output::Closed => {
+                    let ended = process.exit_status().await;
+                    return self.broken(format!(
+                        "adapter (pid {pid}) exited while op {id} was in flight ({ended})"
+                    ));
+                }
+            };
+            return match decode_completion(&line) {
+                Ok((got, completion)) if got == id => completion,
+                Ok((got, _)) => self.broken(format!(
+                    "adapter (pid {pid}) answered unknown id {got} while op {id} was in flight: {}",
+                    excerpt(&line)
+                )),
+                Err(bad) => self.broken(format!(
+                    "adapter (pid {pid}) wrote a line that is not a completion ({bad}) \
+                     while op {id} was in flight: {}",
+                    excerpt(&line)
+                )),
+            };
+        }
+    }
+
+    /// The adapter broke the protocol with an op in flight: the op's outcome
+    /// is unknown, and the adapter is replaced.
+    fn broken(&mut self, what: String) -> Completion {
+        let stderr = self
+            .process
+            .as_ref()
+            .map(AdapterProcess::stderr_tail)
+            .unwrap_or_default();
+        // Dropping the process kills its group; the next op starts a new one.
+        if let Some(mut process) = self.process.take() {
+            tokio::spawn(async move {
+                process.kill().await;
+            });
+        }
+        tracing::warn!(
+            "{}: {what}; restarting it{}",
+            self.label,
+            stderr_note(&stderr)
+        );
+        Completion::Info { error: what }
+    }
+}
+
+fn stderr_note(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; its stderr ended with: {stderr}")
+    }
+}
+
+impl Client for AdapterClient {
+    fn invoke<'a>(
+        &'a mut self,
+        request: &'a Request,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Completion> {
+        Box::pin(self.perform(request, timeout))
+    }
+}

@@ -1,0 +1,3 @@
+//! User systems described by a TOML file.
+
+pub mod template;

@@ -1,0 +1,313 @@
+//! Every way an adapter can misbehave — crash, hang, bad JSON, unknown id, stray
+//! output — ends the op in flight as `info` with a message that says what
+//! happened, the adapter is restarted, and the following ops go on. The
+//! register the fixture adapter serves lives in a file, so the recorded
+//! outcomes can be checked against a sequential register model.
+
+use faultline::adapter::{AdapterFactory, AdapterSpec};
+use faultline::client::{Client, ClientFactory, Completion, Request};
+use faultline::cluster::NodeInfo;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const OP_TIMEOUT: Duration = Duration::from_millis(1500);
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/register_adapter.py")
+}
+
+fn nodes() -> Vec<NodeInfo> {
+    (1..=3)
+        .map(|i| NodeInfo {
+            name: format!("n{i}"),
+            host: "127.0.0.1".into(),
+            client_addr: format!("127.0.0.1:{}", 7000 + i),
+        })
+        .collect()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    factory: AdapterFactory,
+}
+
+fn setup(mode: &[&str]) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("register.json");
+    let mut argv = vec![
+        "python3".to_string(),
+        fixture().display().to_string(),
+        state.display().to_string(),
+    ];
+    argv.extend(mode.iter().map(|s| s.to_string()));
+    let spec = AdapterSpec {
+        argv,
+        env: vec![],
+        cwd: None,
+        log_dir: Some(dir.path().join("adapters")),
+        op_timeout: OP_TIMEOUT,
+    };
+    let factory = AdapterFactory::new(spec, nodes());
+    Setup { dir, factory }
+}
+
+fn write(v: i64) -> Request {
+    Request {
+        f: "write".into(),
+        key: Some("r".into()),
+        value: json!(v),
+    }
+}
+fn read() -> Request {
+    Request {
+        f: "read".into(),
+        key: Some("r".into()),
+        value: Value::Null,
+    }
+}
+fn cas(old: i64, new: i64) -> Request {
+    Request {
+        f: "cas".into(),
+        key: Some("r".into()),
+        value: json!([old, new]),
+    }
+}
+
+/// The ops of one sequential client: write i, read, cas i -> i+100, read, ...
+fn workload(n: i64) -> Vec<Request> {
+    (1..=n)
+        .flat_map(|i| [write(i), read(), cas(i, i + 100), read()])
+        .collect()
+}
+
+/// Checks one sequential client's outcomes against a cas register: the set of
+/// values the register may hold grows with every `info` write (it may or may
+/// not have happened) and collapses with every `ok` read.
+fn check_register(outcomes: &[(Request, Completion)]) {
+    let mut possible: BTreeSet<String> = [Value::Null.to_string()].into();
+    for (i, (request, completion)) in outcomes.iter().enumerate() {
+        let context = format!("op {i}: {request:?} -> {completion:?}; possible {possible:?}");
+        match (request.f.as_str(), completion) {
+            ("read", Completion::Ok { value }) => {
+                assert!(possible.contains(&value.to_string()), "{context}");
+                possible = [value.to_string()].into();
+            }
+            ("write", Completion::Ok { .. }) => possible = [request.value.to_string()].into(),
+            ("write", Completion::Info { .. }) => {
+                possible.insert(request.value.to_string());
+            }
+            ("cas", Completion::Ok { .. }) => {
+                assert!(
+                    possible.contains(&request.value[0].to_string()),
+                    "{context}"
+                );
+                possible = [request.value[1].to_string()].into();
+            }
+            ("cas", Completion::Fail { .. }) => {
+                possible.remove(&request.value[0].to_string());
+                assert!(!possible.is_empty(), "{context}");
+            }
+            ("cas", Completion::Info { .. }) => {
+                if possible.contains(&request.value[0].to_string()) {
+                    possible.insert(request.value[1].to_string());
+                }
+            }
+            (_, Completion::Info { .. }) => {}
+            _ => panic!("unexpected outcome: {context}"),
+        }
+    }
+}
+
+async fn drive(client: &mut dyn Client, ops: Vec<Request>) -> Vec<(Request, Completion)> {
+    let mut outcomes = Vec::new();
+    for request in ops {
+        let started = Instant::now();
+        let completion = client.invoke(&request, OP_TIMEOUT).await;
+        assert!(
+            started.elapsed() < OP_TIMEOUT + Duration::from_secs(2),
+            "invoke overran its timeout: {:?}",
+            started.elapsed()
+        );
+        outcomes.push((request, completion));
+    }
+    outcomes
+}
+
+fn infos(outcomes: &[(Request, Completion)]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter_map(|(_, c)| match c {
+            Completion::Info { error } => Some(error.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn oks(outcomes: &[(Request, Completion)]) -> usize {
+    outcomes
+        .iter()
+        .filter(|(_, c)| matches!(c, Completion::Ok { .. }))
+        .count()
+}
+
+/// Runs 12 ops through an adapter that misbehaves at its `trigger`-th op (every
+/// restarted process misbehaves again at its own `trigger`-th op).
+async fn run_mode(mode: &str, trigger: usize) -> (Setup, Vec<(Request, Completion)>) {
+    let setup = setup(&[mode, &trigger.to_string()]);
+    let mut client = setup.factory.open(0, 1).await.expect("adapter starts");
+    let outcomes = drive(client.as_mut(), workload(3)).await;
+    check_register(&outcomes);
+    (setup, outcomes)
+}
+
+#[tokio::test]
+async fn a_well_behaved_adapter_completes_every_op() {
+    let (_setup, outcomes) = run_mode("none", 0).await;
+    assert_eq!(oks(&outcomes), 12, "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn a_crashed_adapter_gives_info_and_is_restarted() {
+    let (_setup, outcomes) = run_mode("crash", 3).await;
+    let infos = infos(&outcomes);
+    // ops 3, 6 (3rd of the 2nd process), 9 and 12 crash.
+    assert_eq!(infos.len(), 4, "{outcomes:?}");
+    for message in &infos {
+        assert!(
+            message.contains("exited while op") && message.contains("exit status 3"),
+            "{message}"
+        );
+    }
+    // The rest completed normally (a cas may fail after a crashed write).
+    assert!(oks(&outcomes) >= 6, "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn a_hung_adapter_times_out_as_info_and_is_restarted() {
+    let (_setup, outcomes) = run_mode("hang", 10).await;
+    assert_eq!(
+        infos(&outcomes),
+        vec!["timeout".to_string()],
+        "{outcomes:?}"
+    );
+    assert!(matches!(outcomes[9].1, Completion::Info { .. }));
+    // The ops after the hang ran on a fresh adapter.
+    assert!(
+        matches!(outcomes[10].1, Completion::Ok { .. }),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[11].1, Completion::Ok { .. }),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_json_gives_info_and_a_restart() {
+    let (_setup, outcomes) = run_mode("badjson", 5).await;
+    let infos = infos(&outcomes);
+    assert_eq!(infos.len(), 2, "{outcomes:?}");
+    assert!(
+        infos[0].contains("not a completion (not JSON") && infos[0].contains("this is not json"),
+        "{}",
+        infos[0]
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_id_gives_info_and_a_restart() {
+    let (_setup, outcomes) = run_mode("unknown", 7).await;
+    let infos = infos(&outcomes);
+    assert_eq!(infos.len(), 1, "{outcomes:?}");
+    assert!(
+        infos[0].contains("answered unknown id 1007"),
+        "{}",
+        infos[0]
+    );
+}
+
+#[tokio::test]
+async fn stray_output_between_ops_restarts_the_adapter() {
+    let setup = setup(&["stray", "2"]);
+    let mut client = faultline::adapter::AdapterClient::start(
+        setup.factory.launch(0, 0).unwrap(),
+        "adapter for worker 0".into(),
+    )
+    .unwrap();
+    let first_pid = client.pid().unwrap();
+    let mut outcomes = Vec::new();
+    for request in [write(1), read(), read(), cas(1, 2), read()] {
+        // Let any stray line arrive before the next op is sent.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        outcomes.extend(drive(&mut client, vec![request]).await);
+    }
+    check_register(&outcomes);
+    assert_eq!(oks(&outcomes), 5, "{outcomes:?}");
+    // Each process babbles after its 2nd op: after ops 2 and 4.
+    assert_eq!(client.restarts(), 2);
+    assert_ne!(client.pid().unwrap(), first_pid);
+    // A stray line that arrives while an op is in flight is babble too.
+    let (_s, outcomes) = run_mode("stray", 1).await;
+    assert_eq!(oks(&outcomes) + infos(&outcomes).len(), 12);
+    drop(setup);
+}
+
+#[tokio::test]
+async fn stderr_noise_is_allowed_and_kept() {
+    let (setup, outcomes) = run_mode("stderr", 2).await;
+    assert_eq!(oks(&outcomes), 12, "{outcomes:?}");
+    let log =
+        std::fs::read_to_string(setup.dir.path().join("adapters/worker-0.stderr.log")).unwrap();
+    assert!(
+        log.contains("adapter starting for node 127.0.0.1:7002"),
+        "{log}"
+    );
+    assert!(log.contains("noise noise"), "{log}");
+}
+
+#[tokio::test]
+async fn a_missing_adapter_is_a_clear_error_at_open() {
+    let spec = AdapterSpec {
+        argv: vec!["/nonexistent/adapter".into()],
+        env: vec![],
+        cwd: None,
+        log_dir: None,
+        op_timeout: OP_TIMEOUT,
+    };
+    let factory = AdapterFactory::new(spec, nodes());
+    let error = factory
+        .open(4, 0)
+        .await
+        .err()
+        .expect("cannot start")
+        .to_string();
+    assert!(
+        error.contains("worker 4") && error.contains("/nonexistent/adapter"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_workers_each_get_their_own_adapter() {
+    let setup = setup(&["crash", "4"]);
+    let mut tasks = Vec::new();
+    for worker in 0..3 {
+        let mut client = setup.factory.open(worker, worker).await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for i in 0..10 {
+                let request = write(worker as i64 * 100 + i);
+                let completion = client.invoke(&request, OP_TIMEOUT).await;
+                outcomes.push((request, completion));
+            }
+            outcomes
+        }));
+    }
+    for task in tasks {
+        let outcomes = task.await.unwrap();
+        assert_eq!(infos(&outcomes).len(), 2, "{outcomes:?}");
+        assert_eq!(oks(&outcomes), 8, "{outcomes:?}");
+    }
+}
