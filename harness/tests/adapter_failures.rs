@@ -4,11 +4,13 @@
 //! register the fixture adapter serves lives in a file, so the recorded
 //! outcomes can be checked against a sequential register model.
 
+mod common;
+
+use common::check_register;
 use faultline::adapter::{AdapterFactory, AdapterSpec};
 use faultline::client::{Client, ClientFactory, Completion, Request};
 use faultline::cluster::NodeInfo;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -80,44 +82,6 @@ fn workload(n: i64) -> Vec<Request> {
     (1..=n)
         .flat_map(|i| [write(i), read(), cas(i, i + 100), read()])
         .collect()
-}
-
-/// Checks one sequential client's outcomes against a cas register: the set of
-/// values the register may hold grows with every `info` write (it may or may
-/// not have happened) and collapses with every `ok` read.
-fn check_register(outcomes: &[(Request, Completion)]) {
-    let mut possible: BTreeSet<String> = [Value::Null.to_string()].into();
-    for (i, (request, completion)) in outcomes.iter().enumerate() {
-        let context = format!("op {i}: {request:?} -> {completion:?}; possible {possible:?}");
-        match (request.f.as_str(), completion) {
-            ("read", Completion::Ok { value }) => {
-                assert!(possible.contains(&value.to_string()), "{context}");
-                possible = [value.to_string()].into();
-            }
-            ("write", Completion::Ok { .. }) => possible = [request.value.to_string()].into(),
-            ("write", Completion::Info { .. }) => {
-                possible.insert(request.value.to_string());
-            }
-            ("cas", Completion::Ok { .. }) => {
-                assert!(
-                    possible.contains(&request.value[0].to_string()),
-                    "{context}"
-                );
-                possible = [request.value[1].to_string()].into();
-            }
-            ("cas", Completion::Fail { .. }) => {
-                possible.remove(&request.value[0].to_string());
-                assert!(!possible.is_empty(), "{context}");
-            }
-            ("cas", Completion::Info { .. }) => {
-                if possible.contains(&request.value[0].to_string()) {
-                    possible.insert(request.value[1].to_string());
-                }
-            }
-            (_, Completion::Info { .. }) => {}
-            _ => panic!("unexpected outcome: {context}"),
-        }
-    }
 }
 
 async fn drive(client: &mut dyn Client, ops: Vec<Request>) -> Vec<(Request, Completion)> {
@@ -249,8 +213,10 @@ async fn stray_output_between_ops_restarts_the_adapter() {
     assert_eq!(client.restarts(), 2);
     assert_ne!(client.pid().unwrap(), first_pid);
     // A stray line that arrives while an op is in flight is babble too.
+    // (run_mode checks the outcomes against the register.)
     let (_s, outcomes) = run_mode("stray", 1).await;
-    assert_eq!(oks(&outcomes) + infos(&outcomes).len(), 12);
+    assert!(!infos(&outcomes).is_empty(), "{outcomes:?}");
+    assert!(oks(&outcomes) >= 4, "{outcomes:?}");
     drop(setup);
 }
 
