@@ -44,4 +44,3 @@ pub fn check_register(outcomes: &[(Request, Completion)]) {
         }
     }
 }
-
