@@ -1,8 +1,16 @@
 //! faultline-checkers: the history model, its codecs, and the checkers that
 //! judge a history. Pure and synchronous: no async runtime, no I/O but files.
 
+pub mod evidence;
 pub mod history;
+pub mod import;
 pub mod jsonl;
+pub mod linearizability;
+pub mod lock;
+pub mod models;
+pub mod pairs;
+pub mod registry;
+pub mod set;
 pub mod verdict;
 
 pub use history::{History, Op, OpType, Process};

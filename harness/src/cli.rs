@@ -32,7 +32,7 @@ pub struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Start a cluster, run a workload under faults, record and check the history.
-    Test(crate::cmd::test::Args),
+    Test(Box<crate::cmd::test::Args>),
     /// Check a recorded history (a run directory or a history file).
     Check(crate::cmd::check::Args),
     /// List the runs in the store, newest first.
@@ -41,4 +41,6 @@ pub enum Command {
     Show(crate::cmd::show::Args),
     /// Serve the store as a local web page.
     Serve(crate::cmd::serve::Args),
+    /// Remove network faults left by a run whose controller died (netns, ssh).
+    Heal(crate::cmd::heal::Args),
 }

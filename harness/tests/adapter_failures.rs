@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::check_register;
+use common::{assert_linearizable, check_register, Recorder};
 use faultline::adapter::{AdapterFactory, AdapterSpec};
 use faultline::client::{Client, ClientFactory, Completion, Request};
 use faultline::cluster::NodeInfo;
@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const OP_TIMEOUT: Duration = Duration::from_millis(1500);
+// Generous: a loaded CI machine may be slow to start Python.
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/register_adapter.py")
@@ -50,6 +51,7 @@ fn setup(mode: &[&str]) -> Setup {
         cwd: None,
         log_dir: Some(dir.path().join("adapters")),
         op_timeout: OP_TIMEOUT,
+        log: None,
     };
     let factory = AdapterFactory::new(spec, nodes());
     Setup { dir, factory }
@@ -119,11 +121,55 @@ fn oks(outcomes: &[(Request, Completion)]) -> usize {
 /// Runs 12 ops through an adapter that misbehaves at its `trigger`-th op (every
 /// restarted process misbehaves again at its own `trigger`-th op).
 async fn run_mode(mode: &str, trigger: usize) -> (Setup, Vec<(Request, Completion)>) {
+    let (setup, outcomes, history) = record_mode(mode, trigger).await;
+    check_register(&outcomes);
+    assert_linearizable(&history);
+    (setup, outcomes)
+}
+
+/// The same, recording a history as the controller does (a new process
+/// after each info).
+async fn record_mode(
+    mode: &str,
+    trigger: usize,
+) -> (
+    Setup,
+    Vec<(Request, Completion)>,
+    faultline_checkers::History,
+) {
     let setup = setup(&[mode, &trigger.to_string()]);
     let mut client = setup.factory.open(0, 1).await.expect("adapter starts");
-    let outcomes = drive(client.as_mut(), workload(3)).await;
-    check_register(&outcomes);
-    (setup, outcomes)
+    let recorder = Recorder::default();
+    let mut process = 0;
+    let mut outcomes = Vec::new();
+    for request in workload(3) {
+        recorder.invoke(process, &request);
+        let mut done = drive(client.as_mut(), vec![request.clone()]).await;
+        let (_, completion) = &done[0];
+        if recorder.complete(process, &request, completion) {
+            process += 1;
+        }
+        outcomes.append(&mut done);
+    }
+    (setup, outcomes, recorder.history())
+}
+
+#[tokio::test]
+async fn a_lying_adapter_is_caught_by_the_checker() {
+    let (_setup, _outcomes, history) = record_mode("lie", 2).await;
+    let result = faultline_checkers::linearizability::check_named(
+        &history,
+        "cas-register",
+        None,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        result.verdict,
+        faultline_checkers::Verdict::Invalid,
+        "{}",
+        result.summary
+    );
 }
 
 #[tokio::test]
@@ -181,6 +227,14 @@ async fn bad_json_gives_info_and_a_restart() {
 }
 
 #[tokio::test]
+async fn a_flood_without_newlines_gives_info_and_a_restart() {
+    let (_setup, outcomes) = run_mode("flood", 4).await;
+    let infos = infos(&outcomes);
+    assert_eq!(infos.len(), 3, "{outcomes:?}");
+    assert!(infos[0].contains("over-long line"), "{}", infos[0]);
+}
+
+#[tokio::test]
 async fn an_unknown_id_gives_info_and_a_restart() {
     let (_setup, outcomes) = run_mode("unknown", 7).await;
     let infos = infos(&outcomes);
@@ -221,6 +275,25 @@ async fn stray_output_between_ops_restarts_the_adapter() {
 }
 
 #[tokio::test]
+async fn an_adapter_that_exits_between_ops_is_restarted_without_losing_an_op() {
+    let setup = setup(&["quit", "2"]);
+    let mut client = faultline::adapter::AdapterClient::start(
+        setup.factory.launch(0, 0).unwrap(),
+        "adapter for worker 0".into(),
+    )
+    .unwrap();
+    let mut outcomes = Vec::new();
+    for request in workload(2) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        outcomes.extend(drive(&mut client, vec![request]).await);
+    }
+    check_register(&outcomes);
+    assert_eq!(oks(&outcomes), 8, "{outcomes:?}");
+    // Quits after ops 2, 4, 6 and 8; the restarts before ops 3, 5 and 7.
+    assert_eq!(client.restarts(), 3);
+}
+
+#[tokio::test]
 async fn stderr_noise_is_allowed_and_kept() {
     let (setup, outcomes) = run_mode("stderr", 2).await;
     assert_eq!(oks(&outcomes), 12, "{outcomes:?}");
@@ -241,6 +314,7 @@ async fn a_missing_adapter_is_a_clear_error_at_open() {
         cwd: None,
         log_dir: None,
         op_timeout: OP_TIMEOUT,
+        log: None,
     };
     let factory = AdapterFactory::new(spec, nodes());
     let error = factory
@@ -276,4 +350,30 @@ async fn concurrent_workers_each_get_their_own_adapter() {
         assert_eq!(infos(&outcomes).len(), 2, "{outcomes:?}");
         assert_eq!(oks(&outcomes), 8, "{outcomes:?}");
     }
+}
+
+#[tokio::test]
+async fn a_system_files_shell_adapter_runs_in_the_files_directory() {
+    let toml = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flaky-system.toml");
+    let db =
+        faultline::system::SystemDb::new(faultline::system::SystemConfig::load(&toml).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = db.adapter_spec(OP_TIMEOUT, None);
+    for (k, v) in [
+        (
+            "FIXTURE_STATE",
+            dir.path().join("r.json").display().to_string(),
+        ),
+        ("FIXTURE_MODE", "crash".into()),
+        ("FIXTURE_AT", "2".into()),
+    ] {
+        spec.env.push((k.into(), v));
+    }
+    let factory = AdapterFactory::new(spec, nodes());
+    let mut client = factory.open(0, 2).await.unwrap();
+    let outcomes = drive(client.as_mut(), workload(2)).await;
+    check_register(&outcomes);
+    let infos = infos(&outcomes);
+    assert!(infos.len() >= 3, "{outcomes:?}");
+    assert!(infos[0].contains("exit status 3"), "{}", infos[0]);
 }

@@ -1,1 +1,17 @@
 //! faultline-targets: bundled reference servers.
+//!
+//! Three binaries share this library: `raft-kv` and `lock-service` run the
+//! [`raft`] module with different state machines ([`kv`], [`lock`]);
+//! `paxos-register` runs [`paxos`] (CASPaxos per key). All of them speak the
+//! newline-JSON op protocol of [`wire`] and exchange one-way peer messages over
+//! [`transport`].
+
+pub mod config;
+pub mod kv;
+pub mod lock;
+pub mod paxos;
+pub mod raft;
+pub mod raft_storage;
+pub mod server;
+pub mod transport;
+pub mod wire;

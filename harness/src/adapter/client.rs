@@ -9,11 +9,14 @@
 
 use super::process::{AdapterProcess, Launch, Output};
 use super::protocol::{decode_completion, encode_request, excerpt};
+use super::EventLog;
 use crate::client::{BoxFuture, Client, Completion, Request};
 use std::time::{Duration, Instant};
 
 pub struct AdapterClient {
     launch: Launch,
+    /// Where warnings go besides tracing (the run's faultline.log).
+    log: Option<EventLog>,
     /// For messages: "adapter for worker 3 (node n2)".
     label: String,
     process: Option<AdapterProcess>,
@@ -29,11 +32,25 @@ impl AdapterClient {
             AdapterProcess::spawn(&launch).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         Ok(AdapterClient {
             launch,
+            log: None,
             label,
             process: Some(process),
             next_id: 1,
             restarts: 0,
         })
+    }
+
+    /// Also send this client's warnings to `log`.
+    pub fn with_log(mut self, log: Option<EventLog>) -> AdapterClient {
+        self.log = log;
+        self
+    }
+
+    fn warn(&self, message: String) {
+        tracing::warn!("{message}");
+        if let Some(log) = &self.log {
+            (log.0)(&message);
+        }
     }
 
     /// How many times the adapter process was replaced.
@@ -56,10 +73,11 @@ impl AdapterClient {
     /// A running adapter that has said nothing out of turn, starting one if needed.
     async fn ready_process(&mut self) -> anyhow::Result<&mut AdapterProcess> {
         if let Some(process) = self.process.as_mut() {
-            if let Some(output) = process.pending() {
-                let pid = process.pid();
-                let what = match output {
-                    Output::Line(line) if line.trim().is_empty() => None,
+            // Anything but blank lines since the last op is out of turn.
+            let mut what = None;
+            while let Some(output) = process.pending() {
+                what = match output {
+                    Output::Line(line) if line.trim().is_empty() => continue,
                     Output::Line(line) => Some(format!(
                         "printed {} while no op was in flight",
                         excerpt(&line)
@@ -70,16 +88,19 @@ impl AdapterClient {
                         process.exit_status().await
                     )),
                 };
-                if let Some(what) = what {
-                    let ended = process.kill().await;
-                    let stderr = process.stderr_tail();
-                    tracing::warn!(
-                        "{} (pid {pid}) {what}; restarting it ({ended}){}",
-                        self.label,
-                        stderr_note(&stderr)
-                    );
-                    self.process = None;
-                }
+                break;
+            }
+            if let Some(what) = what {
+                let pid = process.pid();
+                let ended = process.kill().await;
+                let stderr = process.stderr_tail();
+                let message = format!(
+                    "{} (pid {pid}) {what}; restarting it ({ended}){}",
+                    self.label,
+                    stderr_note(&stderr)
+                );
+                self.warn(message);
+                self.process = None;
             }
         }
         if self.process.is_none() {
@@ -105,18 +126,28 @@ impl AdapterClient {
             Ok(process) => process,
             Err(e) => {
                 // Nothing was sent: the op certainly did not happen.
-                tracing::warn!("{label}: {e:#}");
+                self.warn(format!("{label}: {e:#}"));
                 return Completion::Fail {
                     error: format!("adapter could not start: {e:#}"),
                 };
             }
         };
         let pid = process.pid();
-        if let Err(e) = process.send(&encode_request(id, request)).await {
-            let ended = process.exit_status().await;
-            return self.broken(format!(
-                "adapter (pid {pid}) could not be sent op {id}: {e} ({ended})"
-            ));
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, process.send(&encode_request(id, request))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let ended = process.exit_status().await;
+                return self.broken(format!(
+                    "adapter (pid {pid}) could not be sent op {id}: {e} ({ended})"
+                ));
+            }
+            Err(_) => {
+                return self.broken(format!(
+                    "adapter (pid {pid}) did not read op {id} from its stdin within {:.1}s",
+                    timeout.as_secs_f64()
+                ))
+            }
         }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -126,13 +157,14 @@ impl AdapterClient {
                 None => {
                     let ended = process.kill().await;
                     let stderr = process.stderr_tail();
-                    tracing::warn!(
+                    let message = format!(
                         "{label} (pid {pid}) did not answer op {id} ({}) within {:.1}s; \
                          killed it ({ended}) and will restart it{}",
                         request.f,
                         timeout.as_secs_f64(),
                         stderr_note(&stderr)
                     );
+                    self.warn(message);
                     self.process = None;
                     return Completion::Info {
                         error: "timeout".into(),
@@ -183,11 +215,11 @@ impl AdapterClient {
                 process.kill().await;
             });
         }
-        tracing::warn!(
+        self.warn(format!(
             "{}: {what}; restarting it{}",
             self.label,
             stderr_note(&stderr)
-        );
+        ));
         Completion::Info { error: what }
     }
 }

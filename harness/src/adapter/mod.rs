@@ -44,6 +44,18 @@ pub struct AdapterSpec {
     pub log_dir: Option<PathBuf>,
     /// The controller's per-op timeout, passed on to the adapter.
     pub op_timeout: Duration,
+    /// Where adapter trouble is reported besides tracing: the run's faultline.log.
+    pub log: Option<EventLog>,
+}
+
+/// A sink for messages about adapters (restarts, protocol violations).
+#[derive(Clone)]
+pub struct EventLog(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventLog")
+    }
 }
 
 /// Opens one [`AdapterClient`] per worker, each aimed at one node.
@@ -118,7 +130,8 @@ impl ClientFactory for AdapterFactory {
             let launch = self.launch(worker, node)?;
             let name = &self.nodes[node % self.nodes.len()].name;
             let client =
-                AdapterClient::start(launch, format!("adapter for worker {worker} (node {name})"))?;
+                AdapterClient::start(launch, format!("adapter for worker {worker} (node {name})"))?
+                    .with_log(self.spec.log.clone());
             Ok(Box::new(client) as Box<dyn Client>)
         })
     }

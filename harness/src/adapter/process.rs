@@ -44,7 +44,7 @@ pub struct AdapterProcess {
     child: Child,
     pid: u32,
     stdin: Option<ChildStdin>,
-    output: mpsc::UnboundedReceiver<Output>,
+    output: mpsc::Receiver<Output>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     /// Whether the child was reaped; after that its group must not be signalled.
     reaped: bool,
@@ -76,7 +76,9 @@ impl AdapterProcess {
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
 
-        let (tx, output) = mpsc::unbounded_channel();
+        // Bounded: an adapter that babbles between ops blocks on its stdout
+        // instead of filling our memory; the babble is noticed at the next op.
+        let (tx, output) = mpsc::channel(64);
         tokio::spawn(read_stdout(stdout, tx));
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         tokio::spawn(read_stderr(
@@ -211,7 +213,7 @@ fn describe(status: std::process::ExitStatus) -> String {
     }
 }
 
-async fn read_stdout(stdout: tokio::process::ChildStdout, tx: mpsc::UnboundedSender<Output>) {
+async fn read_stdout(stdout: tokio::process::ChildStdout, tx: mpsc::Sender<Output>) {
     let mut reader = BufReader::new(stdout);
     loop {
         let mut buf = Vec::new();
@@ -221,16 +223,16 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, tx: mpsc::UnboundedSen
             .await
         {
             Ok(0) | Err(_) => {
-                let _ = tx.send(Output::Closed);
+                let _ = tx.send(Output::Closed).await;
                 return;
             }
             Ok(n) if n as u64 == MAX_LINE && buf.last() != Some(&b'\n') => {
-                let _ = tx.send(Output::TooLong);
+                let _ = tx.send(Output::TooLong).await;
                 return;
             }
             Ok(_) => {
                 let line = String::from_utf8_lossy(&buf).into_owned();
-                if tx.send(Output::Line(line)).is_err() {
+                if tx.send(Output::Line(line)).await.is_err() {
                     return;
                 }
             }

@@ -5,6 +5,11 @@
 //! implementation of [`Cluster`]. What to run on a node comes from a [`Db`]:
 //! the bundled targets, or a user's system described in a TOML file.
 
+pub mod daemons;
+pub mod hosts;
+pub mod netns;
+pub mod ssh;
+
 use crate::net::Net;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +57,10 @@ pub trait Cluster: Send + Sync {
     /// Heal the network, stop every node, collect logs into `run_dir/nodes/<node>/`
     /// and remove everything the cluster created. Safe to call twice.
     fn teardown(&self, run_dir: &Path) -> anyhow::Result<()>;
+    /// Clock faults, when the cluster started its nodes under libfaketime.
+    fn clock(&self) -> Option<&dyn crate::clock::ClockFaults> {
+        None
+    }
 }
 
 /// What runs on a node: the bundled targets, or a user's system.
@@ -134,3 +143,7 @@ pub struct NodeLaunch {
     /// Known-bug switches to turn on.
     pub bugs: Vec<String>,
 }
+
+pub mod local;
+mod local_steps;
+pub mod targets;

@@ -2,6 +2,8 @@
 //! applied to the links between nodes by whatever the cluster kind allows
 //! (userspace proxies on a local cluster, iptables on hosts).
 
+pub mod iptables;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who drops whose messages: `grudge["n1"] = {"n3"}` means n1 receives nothing
@@ -39,3 +41,5 @@ pub trait Net: Send + Sync {
     /// End every fault in force; connectivity as at the start.
     fn heal(&self) -> anyhow::Result<()>;
 }
+
+pub mod proxy;

@@ -267,9 +267,54 @@ impl SystemConfig {
         })
     }
 
+    /// Whether peer traffic may run through per-link fault proxies.
+    pub fn peers_through_proxies(&self) -> bool {
+        self.peers_through_proxies
+    }
+
     /// Whether the adapter implements `workload` (an empty list: any).
     pub fn supports_workload(&self, workload: &str) -> bool {
         self.workloads.is_empty() || self.workloads.iter().any(|w| w == workload)
+    }
+}
+
+impl SystemConfig {
+    /// Checks `faultline test` flags against what this system can do: the
+    /// workload its adapter implements, and partitions on a local cluster for
+    /// a system whose peers cannot go through proxies. Errors say what to
+    /// change.
+    pub fn check_test_flags(
+        &self,
+        workload: &str,
+        cluster: &str,
+        nemesis: &[String],
+    ) -> Result<(), String> {
+        if !self.supports_workload(workload) {
+            return Err(format!(
+                "{}: the adapter of {} implements the workloads {}, not {workload:?} \
+                 (see [client] workloads)",
+                self.path.display(),
+                self.name,
+                self.workloads.join(", ")
+            ));
+        }
+        let network_faults = ["partition", "stall", "reset", "loss"];
+        if cluster == "local" && !self.peers_through_proxies {
+            if let Some(fault) = nemesis
+                .iter()
+                .find(|f| network_faults.contains(&f.as_str()))
+            {
+                return Err(format!(
+                    "{}: {} sets peers_through_proxies = false (its nodes must get their \
+                     peers' real addresses), so the local cluster cannot apply `{fault}`; \
+                     use --cluster netns or --cluster ssh for network faults, or \
+                     --nemesis kill,pause on the local cluster",
+                    self.path.display(),
+                    self.name
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -388,6 +433,39 @@ env = { KV_DEBUG = "1" }
         assert!(parse(&text).unwrap_err().contains("sys/kv.toml:12:"));
         let text = GOOD.replace("nodes = 3", "nodes = 0");
         assert!(parse(&text).unwrap_err().contains("sys/kv.toml:3:"));
+    }
+
+    #[test]
+    fn the_shipped_system_files_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for file in [
+            "../examples/etcd/etcd.toml",
+            "tests/fixtures/flaky-system.toml",
+        ] {
+            let c = SystemConfig::load(&root.join(file)).unwrap();
+            assert!(c.dir.is_absolute(), "{}", c.dir.display());
+        }
+    }
+
+    #[test]
+    fn test_flags_are_checked_against_the_system() {
+        let c = parse(GOOD).unwrap();
+        c.check_test_flags("register", "local", &["kill".into()])
+            .unwrap();
+        c.check_test_flags("register", "netns", &["partition".into()])
+            .unwrap();
+        let e = c.check_test_flags("set", "local", &[]).unwrap_err();
+        assert!(
+            e.contains("implements the workloads register, not \"set\""),
+            "{e}"
+        );
+        let e = c
+            .check_test_flags("register", "local", &["kill".into(), "partition".into()])
+            .unwrap_err();
+        assert!(
+            e.contains("cannot apply `partition`") && e.contains("--cluster netns"),
+            "{e}"
+        );
     }
 
     #[test]

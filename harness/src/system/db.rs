@@ -47,6 +47,7 @@ impl SystemDb {
             cwd: Some(self.config.dir.clone()),
             log_dir,
             op_timeout,
+            log: None,
         }
     }
 

@@ -4,7 +4,10 @@
 
 pub mod config;
 pub mod db;
+pub mod lifecycle;
+pub mod run;
 pub mod template;
 
 pub use config::SystemConfig;
 pub use db::SystemDb;
+pub use run::UserSystem;

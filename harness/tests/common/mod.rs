@@ -12,7 +12,8 @@ pub fn check_register(outcomes: &[(Request, Completion)]) {
     let mut possible: BTreeSet<String> = [Value::Null.to_string()].into();
     for (i, (request, completion)) in outcomes.iter().enumerate() {
         let context = format!(
-            "op {i}: {request:?} -> {completion:?}; possible {possible:?}; all: {outcomes:?}"
+            "op {i}: {request:?} -> {completion:?}; possible {possible:?}; before: {:?}",
+            &outcomes[i.saturating_sub(8)..i]
         );
         match (request.f.as_str(), completion) {
             ("read", Completion::Ok { value }) => {
@@ -30,17 +31,135 @@ pub fn check_register(outcomes: &[(Request, Completion)]) {
                 );
                 possible = [request.value[1].to_string()].into();
             }
-            ("cas", Completion::Fail { .. }) => {
+            ("cas", Completion::Fail { error }) if error == "precondition" => {
                 possible.remove(&request.value[0].to_string());
                 assert!(!possible.is_empty(), "{context}");
             }
+            // Any other failure: it did not happen, and says nothing of the value.
+            ("cas", Completion::Fail { .. }) => {}
             ("cas", Completion::Info { .. }) => {
                 if possible.contains(&request.value[0].to_string()) {
                     possible.insert(request.value[1].to_string());
                 }
             }
-            (_, Completion::Info { .. }) => {}
+            // A read changes nothing; a failed write never happened.
+            ("read", Completion::Fail { .. } | Completion::Info { .. }) => {}
+            ("write", Completion::Fail { .. }) => {}
             _ => panic!("unexpected outcome: {context}"),
         }
     }
+}
+
+use faultline_checkers::{History, Op, OpType, Process, Verdict};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Records invocations and completions as a history, the way the controller
+/// does: a process has one op open at a time, and after an `info` the worker
+/// continues as a new process.
+pub struct Recorder {
+    start: Instant,
+    ops: Mutex<Vec<Op>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            start: Instant::now(),
+            ops: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Recorder {
+    fn push(
+        &self,
+        process: u64,
+        kind: OpType,
+        request: &Request,
+        value: Value,
+        error: Option<String>,
+    ) {
+        let mut ops = self.ops.lock().unwrap();
+        let index = ops.len() as u64;
+        ops.push(Op {
+            index,
+            time: self.start.elapsed().as_nanos() as u64,
+            kind,
+            process: Process::Client(process),
+            f: request.f.clone(),
+            key: request.key.clone(),
+            value,
+            error,
+        });
+    }
+
+    pub fn invoke(&self, process: u64, request: &Request) {
+        self.push(
+            process,
+            OpType::Invoke,
+            request,
+            request.value.clone(),
+            None,
+        );
+    }
+
+    /// Records the completion; returns whether the process retires (info).
+    pub fn complete(&self, process: u64, request: &Request, completion: &Completion) -> bool {
+        match completion {
+            Completion::Ok { value } => {
+                // A read's ok carries what it read; other ops echo their argument.
+                let value = if request.f == "read" {
+                    value.clone()
+                } else {
+                    request.value.clone()
+                };
+                self.push(process, OpType::Ok, request, value, None);
+                false
+            }
+            Completion::Fail { error } => {
+                self.push(
+                    process,
+                    OpType::Fail,
+                    request,
+                    request.value.clone(),
+                    Some(error.clone()),
+                );
+                false
+            }
+            Completion::Info { error } => {
+                self.push(
+                    process,
+                    OpType::Info,
+                    request,
+                    request.value.clone(),
+                    Some(error.clone()),
+                );
+                true
+            }
+        }
+    }
+
+    pub fn history(&self) -> History {
+        History::new(self.ops.lock().unwrap().clone())
+    }
+}
+
+/// Checks a recorded register history for linearizability; panics with the
+/// checker's summary when it is not valid.
+pub fn assert_linearizable(history: &History) {
+    let result = faultline_checkers::linearizability::check_named(
+        history,
+        "cas-register",
+        None,
+        &Default::default(),
+    )
+    .expect("the history is readable");
+    assert_eq!(
+        result.verdict,
+        Verdict::Valid,
+        "{}: {}",
+        result.summary,
+        result.details
+    );
 }

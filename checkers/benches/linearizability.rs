@@ -1,0 +1,470 @@
+//! Linearizability benchmark over the reference histories in
+//! `../shared/data/porcupine` and a generated million-op history.
+//!
+//! Run: `cargo bench -p faultline-checkers --bench linearizability`
+//! (add `-- quick` for one run per case). Prints a table of medians.
+//!
+//! The two small readers below are private to the benchmark, just enough for
+//! the reference files; the real importers live in `checkers::import`.
+
+use faultline_checkers::evidence::render_html;
+use faultline_checkers::linearizability::{check_named, Options};
+use faultline_checkers::{History, Op, OpType, Process, Verdict};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn data_dir() -> Option<PathBuf> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [
+        here.join("../../shared/data/porcupine"),
+        here.join("../shared/data/porcupine"),
+        PathBuf::from("/work/shared/data/porcupine"),
+    ]
+    .into_iter()
+    .find(|p| p.join("expected.csv").exists())
+}
+
+fn push(ops: &mut Vec<Op>, kind: OpType, p: u64, f: &str, key: Option<&str>, value: Value) {
+    ops.push(Op {
+        index: ops.len() as u64,
+        time: ops.len() as u64,
+        kind,
+        process: Process::Client(p),
+        f: f.into(),
+        key: key.map(str::to_string),
+        value,
+        error: None,
+    });
+}
+
+fn kind(s: &str) -> OpType {
+    match s {
+        ":invoke" => OpType::Invoke,
+        ":ok" => OpType::Ok,
+        ":fail" => OpType::Fail,
+        _ => OpType::Info,
+    }
+}
+
+/// `INFO  jepsen.util - 3 :invoke :cas [1 2]` (fields split by tabs or spaces)
+fn read_etcd(text: &str) -> History {
+    let mut ops = Vec::new();
+    for line in text.lines() {
+        let Some((_, rest)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut t = rest.split_whitespace();
+        let (Some(p), Some(ty), Some(f)) = (t.next(), t.next(), t.next()) else {
+            continue;
+        };
+        let v: Vec<&str> = t.collect();
+        let v = v.join(" ");
+        let value = if v.starts_with('[') {
+            let n: Vec<Value> = v
+                .trim_matches(|c| c == '[' || c == ']')
+                .split_whitespace()
+                .map(|x| json!(x.parse::<i64>().unwrap()))
+                .collect();
+            Value::Array(n)
+        } else {
+            v.parse::<i64>().map_or(Value::Null, |n| json!(n))
+        };
+        push(&mut ops, kind(ty), p.parse().unwrap(), &f[1..], None, value);
+    }
+    History::new(ops)
+}
+
+fn edn_field<'a>(line: &'a str, name: &str) -> &'a str {
+    let start = line.find(name).unwrap() + name.len() + 1;
+    let rest = &line[start..];
+    if let Some(quoted) = rest.strip_prefix('"') {
+        &quoted[..quoted.find('"').unwrap()]
+    } else {
+        let end = rest.find([',', '}']).unwrap();
+        rest[..end].trim()
+    }
+}
+
+/// `{:process 3, :type :invoke, :f :append, :key "4", :value "x 3 7 y"}`
+fn read_kv(text: &str) -> History {
+    let mut ops = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with('{')) {
+        let value = match edn_field(line, ":value") {
+            "nil" => Value::Null,
+            v => json!(v),
+        };
+        let f = &edn_field(line, ":f")[1..];
+        push(
+            &mut ops,
+            kind(edn_field(line, ":type")),
+            edn_field(line, ":process").parse().unwrap(),
+            f,
+            Some(edn_field(line, ":key")),
+            value,
+        );
+    }
+    History::new(ops)
+}
+
+/// xorshift64*: a small deterministic generator for the synthetic history.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A history of `n_ops` operations on `keys` independent cas registers by
+/// `clients` clients, from a simulated execution: each op takes effect at one
+/// moment between its invocation and completion, so the history is
+/// linearizable. About 1% of ops end `info` (half of them took effect).
+/// With `corrupt_at`, the first read completed after that many ops returns a
+/// value never written, which makes the history invalid.
+fn generate(
+    n_ops: usize,
+    keys: u64,
+    clients: u64,
+    seed: u64,
+    corrupt_at: Option<usize>,
+) -> History {
+    struct Pending {
+        f: &'static str,
+        key: String,
+        k: usize,
+        arg: Value,
+        applied: bool,
+        result: Option<Value>,
+        succeeded: bool,
+    }
+    let mut rng = Rng(seed | 1);
+    let mut regs: Vec<Option<i64>> = vec![None; keys as usize];
+    let mut pending: Vec<Option<Pending>> = (0..clients).map(|_| None).collect();
+    let mut process: Vec<u64> = (0..clients).collect();
+    let mut ops = Vec::with_capacity(n_ops * 2);
+    let (mut invoked, mut open) = (0usize, 0usize);
+    let mut corrupted = false;
+    while invoked < n_ops || open > 0 {
+        let c = rng.below(clients) as usize;
+        let p = process[c];
+        match pending[c].take() {
+            None if invoked < n_ops => {
+                let k = rng.below(keys) as usize;
+                let key = format!("k{k}");
+                let (f, arg) = match rng.below(10) {
+                    0..=4 => ("read", Value::Null),
+                    5..=7 => ("write", json!(rng.below(5))),
+                    _ => ("cas", json!([rng.below(5), rng.below(5)])),
+                };
+                push(&mut ops, OpType::Invoke, p, f, Some(&key), arg.clone());
+                pending[c] = Some(Pending {
+                    f,
+                    key,
+                    k,
+                    arg,
+                    applied: false,
+                    result: None,
+                    succeeded: true,
+                });
+                invoked += 1;
+                open += 1;
+            }
+            None => {}
+            Some(mut op) if !op.applied => {
+                if rng.below(200) == 0 {
+                    // Crashed before it took effect: indeterminate, never happens.
+                    push(&mut ops, OpType::Info, p, op.f, Some(&op.key), op.arg);
+                    process[c] += clients;
+                    open -= 1;
+                    continue;
+                }
+                let reg = &mut regs[op.k];
+                match op.f {
+                    "read" => op.result = Some(reg.map_or(Value::Null, |v| json!(v))),
+                    "write" => *reg = op.arg.as_i64(),
+                    _ => {
+                        let (from, to) = (op.arg[0].as_i64(), op.arg[1].as_i64());
+                        op.succeeded = *reg == from;
+                        if op.succeeded {
+                            *reg = to;
+                        }
+                    }
+                }
+                op.applied = true;
+                pending[c] = Some(op);
+            }
+            Some(op) => {
+                open -= 1;
+                if rng.below(200) == 0 {
+                    // Took effect, but the client never heard back.
+                    push(&mut ops, OpType::Info, p, op.f, Some(&op.key), op.arg);
+                    process[c] += clients;
+                    continue;
+                }
+                let (kind, value) = match op.result {
+                    Some(mut v) => {
+                        if !corrupted && corrupt_at.is_some_and(|at| invoked >= at) {
+                            corrupted = true;
+                            v = json!(-1);
+                        }
+                        (OpType::Ok, v)
+                    }
+                    None if op.succeeded => (OpType::Ok, op.arg),
+                    None => (OpType::Fail, op.arg),
+                };
+                push(&mut ops, kind, p, op.f, Some(&op.key), value);
+            }
+        }
+    }
+    History::new(ops)
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+struct Row {
+    case: String,
+    goal: String,
+    runs: usize,
+    median: Duration,
+    note: String,
+}
+
+fn time_runs(runs: usize, mut f: impl FnMut()) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "quick");
+    // Cases to run: any of `big`, `invalid`, `reference` (default: all).
+    let named: Vec<&str> = ["big", "invalid", "reference"]
+        .into_iter()
+        .filter(|c| args.iter().any(|a| a == c))
+        .collect();
+    let want = |case: &str| named.is_empty() || named.contains(&case);
+    let runs = |n: usize| if quick { 1 } else { n };
+    let mut rows: Vec<Row> = Vec::new();
+    let opts = Options::default();
+
+    // The generated million-op history first, so peak memory is its own.
+    if want("big") {
+        let t = Instant::now();
+        let big = generate(1_000_000, 1_000, 20, 42, None);
+        let gen_time = t.elapsed();
+        let infos = big.ops.iter().filter(|o| o.kind == OpType::Info).count();
+        let mut verdict = Verdict::Unknown;
+        let big_time = time_runs(runs(3), || {
+            verdict = check_named(&big, "kv", None, &opts).unwrap().verdict;
+        });
+        assert_eq!(
+            verdict,
+            Verdict::Valid,
+            "the generated history is linearizable"
+        );
+        let rss = peak_rss_mb();
+        rows.push(Row {
+            case: format!("generated 1,000,000 ops, 1,000 keys, 20 clients, {infos} info"),
+            goal: "<= 10 s, <= 2 GB".into(),
+            runs: runs(3),
+            median: big_time,
+            note: format!(
+                "peak RSS {rss:.0} MB, history included (generated in {:.1} s)",
+                gen_time.as_secs_f64()
+            ),
+        });
+        drop(big);
+    }
+    if want("invalid") {
+        let bad = generate(100_000, 100, 10, 7, Some(60_000));
+        let mut html = String::new();
+        let html_time = time_runs(runs(3), || {
+            let r = check_named(&bad, "kv", None, &opts).unwrap();
+            assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary);
+            html = render_html(&r, &bad);
+        });
+        rows.push(Row {
+            case: "invalid 100,000-op kv history: check + HTML evidence".into(),
+            goal: "HTML < 2 MB".into(),
+            runs: runs(3),
+            median: html_time,
+            note: format!("HTML {:.1} KB", html.len() as f64 / 1024.0),
+        });
+        {
+            let clients = 3;
+            let bad1 = generate(100_000, 1, clients, 9, Some(60_000));
+            let capped = Options {
+                memory_limit_bytes: Some(256 << 20),
+                ..Options::default()
+            };
+            let mut html1 = String::new();
+            let mut summary = (Verdict::Valid, Value::Null);
+            let time = time_runs(runs(3), || {
+                let r = check_named(&bad1, "cas-register", None, &capped).unwrap();
+                summary = (r.verdict, r.details["states_visited"].clone());
+                html1 = render_html(&r, &bad1);
+            });
+            rows.push(Row {
+                case: format!(
+                    "invalid 100,000-op single register, {clients} clients, 256 MB cap: check + HTML"
+                ),
+                goal: String::new(),
+                runs: runs(3),
+                median: time,
+                note: format!(
+                    "{}, {} states, HTML {:.1} KB",
+                    summary.0,
+                    summary.1,
+                    html1.len() as f64 / 1024.0
+                ),
+            });
+        }
+    }
+    match data_dir().filter(|_| want("reference")) {
+        None if want("reference") => {
+            eprintln!("shared/data/porcupine not found: reference cases skipped")
+        }
+        None => {}
+        Some(dir) => reference_cases(&dir, &mut rows, runs),
+    }
+
+    println!("\n| case | goal | median | runs | notes |\n|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.1} ms | {} | {} |",
+            r.case,
+            r.goal,
+            r.median.as_secs_f64() * 1000.0,
+            r.runs,
+            r.note
+        );
+    }
+}
+
+fn reference_cases(dir: &Path, rows: &mut Vec<Row>, runs: impl Fn(usize) -> usize) {
+    let expected: Vec<(String, bool)> = std::fs::read_to_string(dir.join("expected.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cols: Vec<&str> = l.split(',').collect();
+            (cols[0].to_string(), cols[2] == "true")
+        })
+        .collect();
+    let etcd: Vec<(String, bool, String)> = expected
+        .iter()
+        .filter(|(f, _)| f.starts_with("jepsen/"))
+        .map(|(f, ok)| {
+            (
+                f.clone(),
+                *ok,
+                std::fs::read_to_string(dir.join(f)).unwrap(),
+            )
+        })
+        .collect();
+    let opts = Options::default();
+    let mut wrong = Vec::new();
+    let mut slowest = (Duration::ZERO, String::new());
+    let total = time_runs(runs(11), || {
+        wrong.clear();
+        for (name, ok, text) in &etcd {
+            let t = Instant::now();
+            let h = read_etcd(text);
+            let r = check_named(&h, "cas-register", None, &opts).unwrap();
+            if (r.verdict == Verdict::Valid) != *ok {
+                wrong.push(format!("{name}: {}", r.verdict));
+            }
+            if std::env::var_os("BENCH_VERBOSE").is_some() {
+                eprintln!("{name}: {} in {:?}", r.verdict, t.elapsed());
+            }
+            if t.elapsed() > slowest.0 {
+                slowest = (t.elapsed(), name.clone());
+            }
+        }
+    });
+    rows.push(Row {
+        case: format!(
+            "all {} etcd logs, one after another (read + check)",
+            etcd.len()
+        ),
+        goal: "<= 250 ms".into(),
+        runs: runs(11),
+        median: total,
+        note: format!(
+            "{} verdicts as expected; slowest {} {:.1} ms{}",
+            etcd.len() - wrong.len(),
+            slowest.1,
+            slowest.0.as_secs_f64() * 1000.0,
+            if wrong.is_empty() {
+                String::new()
+            } else {
+                format!("; WRONG: {wrong:?}")
+            }
+        ),
+    });
+    for (file, ok) in expected.iter().filter(|(f, _)| f.starts_with("kv/")) {
+        let h = read_kv(&std::fs::read_to_string(dir.join(file)).unwrap());
+        // Unsplit, c50 (50 clients on one history) is far beyond any checker.
+        let modes: &[bool] = if file.contains("c50") {
+            &[true]
+        } else {
+            &[true, false]
+        };
+        for &split in modes {
+            let o = Options {
+                split,
+                ..Options::default()
+            };
+            let mut r = None;
+            let n = if split { runs(5) } else { runs(3) };
+            let time = time_runs(n, || {
+                r = Some(check_named(&h, "append-register", None, &o).unwrap())
+            });
+            let r = r.unwrap();
+            let right = (r.verdict == Verdict::Valid) == *ok;
+            let goal = match (file.as_str(), split) {
+                ("kv/c50-ok.txt", true) => "<= 50 ms",
+                ("kv/c10-ok.txt", false) => "<= 1 s",
+                _ => "",
+            };
+            rows.push(Row {
+                case: format!("{file} {}", if split { "split per key" } else { "unsplit" }),
+                goal: goal.into(),
+                runs: n,
+                median: time,
+                note: format!(
+                    "{}{}, {} states",
+                    r.verdict,
+                    if right { "" } else { " WRONG" },
+                    r.details["states_visited"]
+                ),
+            });
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Evidence for a linearizability result, for people: plain text for the
+//! terminal and a self-contained HTML page.
+//!
+//! Both show a window around the failure (the op that cannot be placed, the
+//! end of the longest linearizable prefix with its states, and the ops
+//! concurrent with it), never the whole history, so they stay small and fast
+//! on histories of any length.
+
+use crate::history::History;
+use crate::verdict::{CheckResult, Verdict};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::Value;
+use std::fmt::Write;
+
+fn op_line(op: &Value) -> String {
+    let mut s = format!(
+        "op {:>6}  process {:<4} {} {}",
+        op["index"].to_string(),
+        op["process"].as_u64().map_or("?".into(), |p| p.to_string()),
+        op["f"].as_str().unwrap_or("?"),
+        compact(&op["value"]),
+    );
+    match op["type"].as_str() {
+        Some("ok") => write!(s, " -> {}", compact(&op["result"])).unwrap(),
+        Some(other) => write!(s, " -> ({other})").unwrap(),
+        None => {}
+    }
+    if let Some(k) = op["key"].as_str() {
+        write!(s, "  [key {k}]").unwrap();
+    }
+    s
+}
+
+fn compact(v: &Value) -> String {
+    const MAX: usize = 80;
+    let s = v.to_string();
+    if s.len() <= MAX {
+        return s;
+    }
+    let mut cut = MAX;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...({} chars)", &s[..cut], s.len())
+}
+
+/// The result as plain text for a terminal.
+pub fn render_text(result: &CheckResult) -> String {
+    let d = &result.details;
+    let mut out = format!(
+        "{}: {}\n  {}\n",
+        result.checker, result.verdict, result.summary
+    );
+    if result.verdict != Verdict::Invalid || d.get("failed_op").is_none() {
+        if let Some(states) = d.get("states_visited") {
+            writeln!(out, "  states visited: {states}").unwrap();
+        }
+        return out;
+    }
+    let linearized = d["linearized"].as_array().map_or(0, Vec::len);
+    writeln!(
+        out,
+        "\n  Cannot be placed:\n    {}",
+        op_line(&d["failed_op"])
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "\n  State after the longest linearizable prefix ({linearized} ops): {}",
+        compact(&d["state"])
+    )
+    .unwrap();
+    if let Some(tail) = d["tail"].as_array() {
+        writeln!(out, "\n  End of that prefix (op, then the state after it):").unwrap();
+        for op in tail {
+            writeln!(out, "    {}  => {}", op_line(op), compact(&op["state"])).unwrap();
+        }
+    }
+    if let Some(conc) = d["concurrent"].as_array() {
+        writeln!(out, "\n  Ops concurrent with it ({}):", conc.len()).unwrap();
+        for op in conc {
+            writeln!(out, "    {}", op_line(op)).unwrap();
+        }
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
+h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.5em}\
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}\
+th{background:#f3f3f3}code{font-size:.9em}.bad{color:#b00}\
+.legend span{display:inline-block;width:1em;height:.8em;margin:0 .3em 0 1em;vertical-align:middle}";
+
+/// A self-contained HTML page: the verdict, a timeline of the ops around the
+/// failure (one row per process), the end of the partial linearization with
+/// its states, and the concurrent ops.
+pub fn render_html(result: &CheckResult, history: &History) -> String {
+    let d = &result.details;
+    let mut page = String::new();
+    write!(
+        page,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{} {}</title><style>{STYLE}</style></head><body>\
+         <h1>{}: <span class=\"{}\">{}</span></h1><p>{}</p>",
+        escape(&result.checker),
+        result.verdict,
+        escape(&result.checker),
+        if result.verdict == Verdict::Invalid { "bad" } else { "" },
+        result.verdict,
+        escape(&result.summary)
+    )
+    .unwrap();
+    if result.verdict == Verdict::Invalid && d.get("failed_op").is_some() {
+        invalid_sections(&mut page, d, history);
+    } else {
+        write!(
+            page,
+            "<pre>{}</pre>",
+            escape(&serde_json::to_string_pretty(d).unwrap_or_default())
+        )
+        .unwrap();
+    }
+    page.push_str("</body></html>\n");
+    page
+}
+
+fn op_row(op: &Value, extra: &str) -> String {
+    format!(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td>{extra}</tr>",
+        op["index"],
+        escape(&op["process"].to_string()),
+        escape(op["key"].as_str().unwrap_or("")),
+        escape(op["f"].as_str().unwrap_or("")),
+        escape(&compact(&op["value"])),
+        escape(&compact(&op["result"])),
+        escape(op["type"].as_str().unwrap_or("")),
+    )
+}
+
+const HEAD: &str =
+    "<tr><th>op</th><th>process</th><th>key</th><th>f</th><th>value</th><th>result</th><th>type</th>";
+
+fn invalid_sections(page: &mut String, d: &Value, history: &History) {
+    let failed = &d["failed_op"];
+    let tail = d["tail"].as_array().cloned().unwrap_or_default();
+    let concurrent = d["concurrent"].as_array().cloned().unwrap_or_default();
+    let linearized: Vec<u64> = d["linearized"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    // Order of each linearized op, for labels; only the window's ops matter.
+    let window: Vec<&Value> = tail
+        .iter()
+        .chain(concurrent.iter())
+        .chain(std::iter::once(failed))
+        .collect();
+    let window_ids: FxHashSet<u64> = window.iter().filter_map(|o| o["index"].as_u64()).collect();
+    let order: FxHashMap<u64, usize> = linearized
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| window_ids.contains(i))
+        .map(|(k, &i)| (i, k + 1))
+        .collect();
+    timeline(page, &window, failed, &order, history);
+
+    write!(
+        page,
+        "<h2>Cannot be placed</h2><table>{HEAD}</tr>{}</table>\
+         <h2>State after the longest linearizable prefix ({} ops)</h2><pre>{}</pre>",
+        op_row(failed, ""),
+        linearized.len(),
+        escape(&serde_json::to_string_pretty(&d["state"]).unwrap_or_default())
+    )
+    .unwrap();
+    write!(
+        page,
+        "<h2>End of the partial linearization</h2><table>{HEAD}<th>#</th><th>state after</th></tr>"
+    )
+    .unwrap();
+    for op in &tail {
+        let n = op["index"].as_u64().and_then(|i| order.get(&i)).copied();
+        let extra = format!(
+            "<td>{}</td><td><code>{}</code></td>",
+            n.map_or(String::new(), |n| n.to_string()),
+            escape(&compact(&op["state"]))
+        );
+        page.push_str(&op_row(op, &extra));
+    }
+    write!(
+        page,
+        "</table><h2>Concurrent ops ({})</h2><table>{HEAD}</tr>",
+        concurrent.len()
+    )
+    .unwrap();
+    for op in &concurrent {
+        page.push_str(&op_row(op, ""));
+    }
+    page.push_str("</table>");
+}
+
+/// An SVG timeline: one row per process, a bar from each op's invocation to
+/// its completion (to the right edge when it never completed). The x axis is
+/// the order of events in the history, compressed to the window's events.
+fn timeline(
+    page: &mut String,
+    window: &[&Value],
+    failed: &Value,
+    order: &FxHashMap<u64, usize>,
+    history: &History,
+) {
+    // History positions of the window's ops, found by op index.
+    let wanted: FxHashSet<u64> = window
+        .iter()
+        .flat_map(|o| [o["index"].as_u64(), o["completion"].as_u64()])
+        .flatten()
+        .collect();
+    let pos: FxHashMap<u64, usize> = history
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| wanted.contains(&op.index))
+        .map(|(p, op)| (op.index, p))
+        .collect();
+    let mut events: Vec<usize> = pos.values().copied().collect();
+    events.sort_unstable();
+    events.dedup();
+    let rank = |p: usize| events.binary_search(&p).unwrap_or(0);
+    let mut rows: Vec<String> = window.iter().map(|o| o["process"].to_string()).collect();
+    rows.sort();
+    rows.dedup();
+    let (left, row_h, unit) = (70.0, 22.0, 14.0_f64.max(900.0 / events.len().max(1) as f64));
+    let width = left + unit * (events.len() + 1) as f64;
+    let height = row_h * rows.len() as f64 + 30.0;
+    write!(
+        page,
+        "<h2>Timeline around the failure</h2><p class=\"legend\"><span style=\"background:#4a4\"></span>linearized (#order)\
+         <span style=\"background:#d33\"></span>cannot be placed<span style=\"background:#999\"></span>other concurrent op\
+         <span style=\"background:#fff;border:1px dashed #555\"></span>no completion (info/open)</p>\
+         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-size=\"11\" font-family=\"monospace\">"
+    )
+    .unwrap();
+    for (r, name) in rows.iter().enumerate() {
+        let y = 20.0 + r as f64 * row_h;
+        write!(
+            page,
+            "<text x=\"2\" y=\"{:.0}\">p {}</text><line x1=\"{left}\" x2=\"{width:.0}\" y1=\"{:.0}\" y2=\"{:.0}\" stroke=\"#eee\"/>",
+            y + 12.0,
+            escape(name),
+            y + row_h - 2.0,
+            y + row_h - 2.0
+        )
+        .unwrap();
+    }
+    let mut drawn = FxHashSet::default();
+    for op in window {
+        let Some(index) = op["index"].as_u64() else {
+            continue;
+        };
+        if !drawn.insert(index) {
+            continue;
+        }
+        let Some(&start) = pos.get(&index) else {
+            continue;
+        };
+        let end = op["completion"].as_u64().and_then(|c| pos.get(&c)).copied();
+        let row = rows.binary_search(&op["process"].to_string()).unwrap_or(0);
+        let x0 = left + unit * rank(start) as f64;
+        let x1 = end.map_or(width - 2.0, |e| left + unit * rank(e) as f64 + unit * 0.8);
+        let y = 20.0 + row as f64 * row_h;
+        let is_failed = op["index"] == failed["index"];
+        let n = order.get(&index);
+        let fill = if is_failed {
+            "#d33"
+        } else if n.is_some() {
+            "#4a4"
+        } else {
+            "#999"
+        };
+        let dash = if end.is_none() || op["type"] == "info" {
+            " stroke=\"#555\" stroke-dasharray=\"3 2\" fill-opacity=\"0.35\""
+        } else {
+            ""
+        };
+        let label = format!(
+            "{}{} {}",
+            n.map_or(String::new(), |n| format!("#{n} ")),
+            op["f"].as_str().unwrap_or(""),
+            compact(&op["value"])
+        );
+        write!(
+            page,
+            "<g><title>{}</title><rect x=\"{x0:.1}\" y=\"{y:.0}\" width=\"{:.1}\" height=\"{:.0}\" rx=\"3\" fill=\"{fill}\"{dash}/>\
+             <text x=\"{:.1}\" y=\"{:.0}\" fill=\"#fff\">{}</text></g>",
+            escape(&op_line(op)),
+            (x1 - x0).max(3.0),
+            row_h - 6.0,
+            x0 + 3.0,
+            y + 12.0,
+            escape(&label.chars().take(((x1 - x0) / 7.0) as usize).collect::<String>())
+        )
+        .unwrap();
+    }
+    page.push_str("</svg>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Op, OpType, Process};
+    use crate::linearizability::{check_named, Options};
+    use serde_json::json;
+
+    fn stale_read() -> History {
+        let line = |i: u64, kind, p, f: &str, value| Op {
+            index: i,
+            time: i,
+            kind,
+            process: Process::Client(p),
+            f: f.into(),
+            key: None,
+            value,
+            error: None,
+        };
+        History::new(vec![
+            line(0, OpType::Invoke, 1, "write", json!(1)),
+            line(1, OpType::Ok, 1, "write", json!(1)),
+            line(2, OpType::Invoke, 2, "read", Value::Null),
+            line(3, OpType::Invoke, 1, "write", json!(3)),
+            line(4, OpType::Ok, 2, "read", json!(0)),
+            line(5, OpType::Info, 1, "write", json!(3)),
+        ])
+    }
+
+    #[test]
+    fn text_and_html_show_the_failure_window() {
+        let h = stale_read();
+        let r = check_named(&h, "register", Some(&json!(0)), &Options::default()).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+        let text = render_text(&r);
+        assert!(text.contains("Cannot be placed"), "{text}");
+        assert!(text.contains("op      2"), "{text}");
+        assert!(text.contains("Ops concurrent with it (1)"), "{text}");
+        let html = render_html(&r, &h);
+        assert!(html.starts_with("<!doctype html>"));
+        assert!(
+            html.contains("<svg") && html.contains("#d33"),
+            "failed op drawn in red"
+        );
+        assert!(html.contains("cannot be placed"));
+    }
+
+    #[test]
+    fn valid_results_render_briefly() {
+        let h = History::default();
+        let r = check_named(&h, "register", None, &Options::default()).unwrap();
+        assert!(render_text(&r).starts_with("linearizable: valid"));
+        assert!(!render_html(&r, &h).contains("<svg"));
+    }
+}

@@ -1,0 +1,89 @@
+//! Linearizability checking: is there a total order of the history's
+//! operations, consistent with real time, that the model accepts?
+//!
+//! [`check_named`] is the entry point. It pairs invocations with completions
+//! ([`calls`]), splits the history per key when the model is a map of
+//! independent keys ([`parts`]), searches each part on all cores ([`search`])
+//! and reports the verdict with its evidence.
+
+pub mod calls;
+mod parts;
+pub mod search;
+
+pub use crate::models;
+pub use parts::check_model;
+
+use crate::history::History;
+use crate::models::{AppendRegister, CasRegister, FifoQueue, ModelConfig, Mutex, MODEL_NAMES};
+use crate::verdict::CheckResult;
+use serde_json::Value;
+use std::time::Duration;
+
+/// How to check.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Give up with `unknown` after this long.
+    pub timeout: Option<Duration>,
+    /// Give up with `unknown` before the search's memo and stacks grow past
+    /// this (approximate). `None`: half of the machine's memory.
+    pub memory_limit_bytes: Option<u64>,
+    /// Split a map of independent keys (`kv`, `append-register`) per key.
+    pub split: bool,
+    /// Worker threads for the parts (`None`: all cores).
+    pub threads: Option<usize>,
+    /// A read that completed `ok` with a null value tells nothing (Jepsen's
+    /// convention; importers of Jepsen histories set this).
+    pub nil_read_is_unknown: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: None,
+            memory_limit_bytes: None,
+            split: true,
+            threads: None,
+            nil_read_is_unknown: false,
+        }
+    }
+}
+
+/// Checks `history` against the model called `model`, starting from
+/// `initial` (the model's default when `None`).
+///
+/// `Err` for an unknown model, an initial state the model cannot take, or a
+/// history the model cannot read (an unknown function, a malformed value).
+pub fn check_named(
+    history: &History,
+    model: &str,
+    initial: Option<&Value>,
+    opts: &Options,
+) -> Result<CheckResult, String> {
+    let config = ModelConfig {
+        nil_read_is_unknown: opts.nil_read_is_unknown,
+    };
+    let init = initial.filter(|v| !v.is_null());
+    match model {
+        "register" => check_model(history, model, false, opts, || {
+            Ok(CasRegister::plain(init, config.clone()))
+        }),
+        "cas-register" => check_model(history, model, false, opts, || {
+            Ok(CasRegister::new(init, config.clone()))
+        }),
+        "kv" => check_model(history, model, true, opts, || {
+            Ok(CasRegister::new(init, config.clone()))
+        }),
+        "append-register" => check_model(history, model, true, opts, || {
+            AppendRegister::new(init, config.clone())
+        }),
+        "mutex" => check_model(history, model, false, opts, || Mutex::new(init)),
+        "fifo-queue" => check_model(history, model, false, opts, || FifoQueue::new(init)),
+        other => Err(format!(
+            "unknown model {other:?}; models: {}",
+            MODEL_NAMES.join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

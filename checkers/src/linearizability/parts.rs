@@ -1,0 +1,381 @@
+//! Splitting a history into independently checkable parts, checking them on
+//! all cores, and turning what the search found into a [`CheckResult`].
+
+use super::calls::{self, Recorded};
+use super::search::{search, Budget, Outcome, Problem, Stats, StopReason};
+use super::Options;
+use crate::history::History;
+use crate::models::{Encoded, Keyed, Model};
+use crate::verdict::{CheckResult, Verdict};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How many states along the end of the linearized prefix the evidence shows.
+const TAIL: usize = 40;
+/// How many concurrent ops the evidence lists at most.
+const CONCURRENT: usize = 64;
+
+/// One part of a history: all ops of one key, or the whole history.
+struct Part<'h> {
+    key: Option<&'h str>,
+    calls: Vec<Recorded<'h>>,
+}
+
+/// What the search found in a part, with ops as indices into `Part::calls`.
+enum Found {
+    Valid,
+    Invalid {
+        prefix: Vec<usize>,
+        state: Value,
+        blocked: usize,
+        /// (call, state after it) for the last ops of the prefix.
+        tail: Vec<(usize, Value)>,
+    },
+    Unknown(StopReason),
+}
+
+struct PartReport {
+    found: Found,
+    stats: Stats,
+}
+
+/// Checks `history` with models made by `make` (one per part). A `keyed`
+/// model is a map of independent keys: split per key when `opts.split`,
+/// otherwise checked whole as a [`Keyed`] map.
+pub fn check_model<M, F>(
+    history: &History,
+    name: &str,
+    keyed: bool,
+    opts: &Options,
+    make: F,
+) -> Result<CheckResult, String>
+where
+    M: Model,
+    F: Fn() -> Result<M, String> + Sync,
+{
+    let started = Instant::now();
+    make()?;
+    let calls = calls::collect(history)?;
+    let parts = if keyed && opts.split {
+        split_by_key(calls)
+    } else {
+        if !keyed {
+            let mut keys = calls.iter().filter_map(|r| r.call.key);
+            if let Some(first) = keys.next() {
+                if let Some(other) = keys.find(|k| *k != first) {
+                    return Err(format!(
+                        "model {name} is one object but the history has keys {first:?} and {other:?}; \
+                         use a model of independent keys such as kv"
+                    ));
+                }
+            }
+        }
+        vec![Part { key: None, calls }]
+    };
+    let reports = if keyed && !opts.split {
+        run_parts(&parts, opts, || Ok(Keyed::new(make()?)))?
+    } else {
+        run_parts(&parts, opts, &make)?
+    };
+    Ok(summarise(
+        history,
+        name,
+        &parts,
+        &reports,
+        started.elapsed(),
+    ))
+}
+
+fn split_by_key(calls: Vec<Recorded<'_>>) -> Vec<Part<'_>> {
+    let mut index: FxHashMap<Option<&str>, usize> = FxHashMap::default();
+    let mut parts: Vec<Part<'_>> = Vec::new();
+    for rec in calls {
+        let i = *index.entry(rec.call.key).or_insert_with(|| {
+            parts.push(Part {
+                key: rec.call.key,
+                calls: Vec::new(),
+            });
+            parts.len() - 1
+        });
+        parts[i].calls.push(rec);
+    }
+    parts
+}
+
+fn default_memory_limit() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(8 << 20);
+    total_kib * 1024 / 2
+}
+
+fn run_parts<M, F>(parts: &[Part<'_>], opts: &Options, make: F) -> Result<Vec<PartReport>, String>
+where
+    M: Model,
+    F: Fn() -> Result<M, String> + Sync,
+{
+    let memory_used = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let budget = Budget {
+        deadline: opts.timeout.map(|t| Instant::now() + t),
+        memory_limit: opts.memory_limit_bytes.unwrap_or_else(default_memory_limit),
+        memory_used: &memory_used,
+        stop: &stop,
+    };
+    // Biggest parts first, so the last ones to finish are small.
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(parts[i].calls.len()));
+    let check_one = |&i: &usize| -> Result<(usize, PartReport), String> {
+        let report = check_part(&parts[i], make()?, &budget)?;
+        if matches!(report.found, Found::Invalid { .. }) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        Ok((i, report))
+    };
+    let run = || -> Result<Vec<(usize, PartReport)>, String> {
+        if parts.len() == 1 {
+            order.iter().map(check_one).collect()
+        } else {
+            order.par_iter().map(check_one).collect()
+        }
+    };
+    let mut done = match opts.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+            .map_err(|e| format!("cannot start {n} checker threads: {e}"))?
+            .install(run)?,
+        None => run()?,
+    };
+    done.sort_by_key(|(i, _)| *i);
+    Ok(done.into_iter().map(|(_, r)| r).collect())
+}
+
+fn check_part<M: Model>(
+    part: &Part<'_>,
+    mut model: M,
+    budget: &Budget<'_>,
+) -> Result<PartReport, String> {
+    let n = part.calls.len();
+    let mut inputs = Vec::with_capacity(n);
+    let mut call_pos = Vec::with_capacity(n);
+    let mut return_pos = Vec::with_capacity(n);
+    // Search op id -> index into part.calls.
+    let mut origin: Vec<usize> = Vec::with_capacity(n);
+    for (i, rec) in part.calls.iter().enumerate() {
+        if let Encoded::Input(input) = model.encode(&rec.call)? {
+            inputs.push(input);
+            call_pos.push(rec.invoke_pos as u64);
+            return_pos.push(if rec.is_ok() {
+                rec.complete_pos.map(|p| p as u64)
+            } else {
+                None
+            });
+            origin.push(i);
+        }
+    }
+    let mut problem = Problem {
+        model,
+        inputs,
+        call_pos,
+        return_pos,
+    };
+    let (outcome, stats) = search(&mut problem, budget);
+    let found = match outcome {
+        Outcome::Valid => Found::Valid,
+        Outcome::Unknown(reason) => Found::Unknown(reason),
+        Outcome::Invalid {
+            prefix, blocked, ..
+        } => {
+            // Replay the prefix to show the states along its end.
+            let model = &mut problem.model;
+            model.for_evidence();
+            let mut s = model.init();
+            let mut tail = Vec::with_capacity(TAIL);
+            let tail_from = prefix.len().saturating_sub(TAIL);
+            for (k, &op) in prefix.iter().enumerate() {
+                s = model
+                    .step(s, &problem.inputs[op as usize])
+                    .expect("a prefix the search linearized replays");
+                if k >= tail_from {
+                    tail.push((origin[op as usize], model.state_json(s)));
+                }
+            }
+            Found::Invalid {
+                prefix: prefix.iter().map(|&op| origin[op as usize]).collect(),
+                state: model.state_json(s),
+                blocked: origin[blocked as usize],
+                tail,
+            }
+        }
+    };
+    Ok(PartReport { found, stats })
+}
+
+fn op_index(history: &History, pos: Option<usize>) -> Value {
+    pos.and_then(|p| history.ops.get(p))
+        .map_or(Value::Null, |op| json!(op.index))
+}
+
+fn describe_call(history: &History, rec: &Recorded<'_>) -> Value {
+    let invoke = &history.ops[rec.invoke_pos];
+    json!({
+        "index": invoke.index,
+        "completion": op_index(history, rec.complete_pos),
+        "process": invoke.process,
+        "f": invoke.f,
+        "key": rec.call.key,
+        "value": invoke.value,
+        "result": rec.call.output,
+        "type": if rec.is_ok() { "ok" } else if rec.complete_pos.is_some() { "info" } else { "open" },
+    })
+}
+
+fn summarise(
+    history: &History,
+    name: &str,
+    parts: &[Part<'_>],
+    reports: &[PartReport],
+    elapsed: Duration,
+) -> CheckResult {
+    let n_calls: usize = parts.iter().map(|p| p.calls.len()).sum();
+    let states: u64 = reports.iter().map(|r| r.stats.states).sum();
+    let stats = json!({
+        "model": name,
+        "ops": n_calls,
+        "parts": parts.len(),
+        "states_visited": states,
+        "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+    });
+    let mut details = stats;
+    let invalid = reports
+        .iter()
+        .enumerate()
+        .find(|(_, r)| matches!(r.found, Found::Invalid { .. }));
+    if let Some((i, report)) = invalid {
+        let Found::Invalid {
+            prefix,
+            state,
+            blocked,
+            tail,
+        } = &report.found
+        else {
+            unreachable!()
+        };
+        let part = &parts[i];
+        let failed = &part.calls[*blocked];
+        let (lo, hi) = (failed.invoke_pos, failed.complete_pos.unwrap_or(usize::MAX));
+        let mut concurrent: Vec<&Recorded<'_>> = part
+            .calls
+            .iter()
+            .filter(|r| {
+                r.invoke_pos != lo && r.invoke_pos < hi && r.complete_pos.is_none_or(|c| c > lo)
+            })
+            .collect();
+        concurrent.sort_by_key(|r| r.invoke_pos.abs_diff(lo));
+        concurrent.truncate(CONCURRENT);
+        concurrent.sort_by_key(|r| r.invoke_pos);
+        let d = details.as_object_mut().expect("an object");
+        d.insert("key".into(), json!(part.key));
+        d.insert("failed_op".into(), describe_call(history, failed));
+        d.insert(
+            "linearized".into(),
+            Value::Array(
+                prefix
+                    .iter()
+                    .map(|&c| json!(part.calls[c].call.index))
+                    .collect(),
+            ),
+        );
+        d.insert("state".into(), state.clone());
+        d.insert(
+            "tail".into(),
+            Value::Array(
+                tail.iter()
+                    .map(|(c, s)| {
+                        let mut op = describe_call(history, &part.calls[*c]);
+                        op["state"] = s.clone();
+                        op
+                    })
+                    .collect(),
+            ),
+        );
+        d.insert(
+            "concurrent".into(),
+            Value::Array(
+                concurrent
+                    .iter()
+                    .map(|r| describe_call(history, r))
+                    .collect(),
+            ),
+        );
+        let key = part
+            .key
+            .map(|k| format!(" on key {k:?}"))
+            .unwrap_or_default();
+        return CheckResult {
+            checker: "linearizable".into(),
+            verdict: Verdict::Invalid,
+            summary: format!(
+                "not linearizable{key}: op {} ({} {}) cannot be placed after a linearizable prefix of {} ops",
+                failed.call.index,
+                failed.call.f,
+                failed.call.input,
+                prefix.len()
+            ),
+            details,
+        };
+    }
+    let unknown: Vec<(usize, StopReason)> = reports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r.found {
+            Found::Unknown(reason) => Some((i, reason)),
+            _ => None,
+        })
+        .collect();
+    if let Some(&(_, reason)) = unknown.first() {
+        let why = match reason {
+            StopReason::Timeout => "the time limit ran out",
+            StopReason::Memory => "the memory limit was reached",
+            StopReason::Cancelled => "the search was cancelled",
+        };
+        let placed: u64 = unknown
+            .iter()
+            .map(|&(i, _)| reports[i].stats.max_depth)
+            .sum();
+        let open_ops: usize = unknown.iter().map(|&(i, _)| parts[i].calls.len()).sum();
+        let d = details.as_object_mut().expect("an object");
+        d.insert("reason".into(), json!(format!("{reason:?}").to_lowercase()));
+        d.insert("parts_unfinished".into(), json!(unknown.len()));
+        d.insert("ops_placed".into(), json!(placed));
+        d.insert("ops_unfinished".into(), json!(open_ops));
+        return CheckResult {
+            checker: "linearizable".into(),
+            verdict: Verdict::Unknown,
+            summary: format!(
+                "unknown: {why}; {} of {} parts unfinished, at most {placed} of their {open_ops} ops placed, {states} states visited",
+                unknown.len(),
+                parts.len()
+            ),
+            details,
+        };
+    }
+    CheckResult {
+        checker: "linearizable".into(),
+        verdict: Verdict::Valid,
+        summary: format!(
+            "linearizable: {n_calls} ops in {} part(s), {states} states visited",
+            parts.len()
+        ),
+        details,
+    }
+}

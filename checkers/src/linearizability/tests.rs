@@ -1,0 +1,317 @@
+//! Unit tests of `check_named` on small hand-written histories.
+
+use super::*;
+use crate::history::{Op, OpType, Process};
+use crate::verdict::Verdict;
+use serde_json::json;
+
+/// Builds a history from (process, type, f, key, value) lines.
+fn history(lines: &[(u64, &str, &str, Option<&str>, Value)]) -> History {
+    History::new(
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, (p, t, f, key, value))| Op {
+                index: i as u64,
+                time: i as u64 * 10,
+                kind: match *t {
+                    "invoke" => OpType::Invoke,
+                    "ok" => OpType::Ok,
+                    "fail" => OpType::Fail,
+                    _ => OpType::Info,
+                },
+                process: Process::Client(*p),
+                f: f.to_string(),
+                key: key.map(str::to_string),
+                value: value.clone(),
+                error: None,
+            })
+            .collect(),
+    )
+}
+
+fn check(h: &History, model: &str, initial: Option<Value>) -> CheckResult {
+    check_named(h, model, initial.as_ref(), &Options::default()).unwrap()
+}
+
+#[test]
+fn sequential_history_is_valid() {
+    let h = history(&[
+        (0, "invoke", "write", None, json!(1)),
+        (0, "ok", "write", None, json!(1)),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(1)),
+        (0, "invoke", "cas", None, json!([1, 2])),
+        (0, "ok", "cas", None, json!([1, 2])),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(2)),
+    ]);
+    let r = check(&h, "cas-register", None);
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary);
+}
+
+#[test]
+fn stale_read_is_invalid_with_evidence() {
+    let h = history(&[
+        (0, "invoke", "write", None, json!(1)),
+        (0, "ok", "write", None, json!(1)),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(0)),
+    ]);
+    let r = check(&h, "register", Some(json!(0)));
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.details["failed_op"]["index"], json!(2));
+    assert_eq!(r.details["linearized"], json!([0]));
+    assert_eq!(r.details["state"], json!(1));
+    // With initial 1... the read of 0 is still impossible; with initial 0 and no
+    // write it is fine.
+    let h2 = history(&[
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(0)),
+    ]);
+    assert_eq!(
+        check(&h2, "register", Some(json!(0))).verdict,
+        Verdict::Valid
+    );
+    assert_eq!(check(&h2, "register", None).verdict, Verdict::Invalid);
+}
+
+#[test]
+fn concurrent_ops_may_take_effect_in_either_order() {
+    let h = history(&[
+        (0, "invoke", "write", None, json!(1)),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(1)),
+        (2, "invoke", "read", None, Value::Null),
+        (2, "ok", "read", None, Value::Null),
+        (0, "ok", "write", None, json!(1)),
+    ]);
+    // Reads 1 then null: impossible, the write is not undone.
+    assert_eq!(check(&h, "register", None).verdict, Verdict::Invalid);
+    let h = history(&[
+        (0, "invoke", "write", None, json!(1)),
+        (2, "invoke", "read", None, Value::Null),
+        (2, "ok", "read", None, Value::Null),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(1)),
+        (0, "ok", "write", None, json!(1)),
+    ]);
+    assert_eq!(check(&h, "register", None).verdict, Verdict::Valid);
+}
+
+#[test]
+fn info_ops_may_happen_later_or_never_and_fails_never() {
+    let seen_later = history(&[
+        (0, "invoke", "write", None, json!(7)),
+        (0, "info", "write", None, json!(7)),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, Value::Null),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(7)),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(7)),
+    ]);
+    assert_eq!(check(&seen_later, "register", None).verdict, Verdict::Valid);
+    let never = history(&[
+        (0, "invoke", "cas", None, json!([3, 4])),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, Value::Null),
+    ]);
+    assert_eq!(check(&never, "cas-register", None).verdict, Verdict::Valid);
+    let failed = history(&[
+        (0, "invoke", "write", None, json!(5)),
+        (0, "fail", "write", None, json!(5)),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(5)),
+    ]);
+    assert_eq!(check(&failed, "register", None).verdict, Verdict::Invalid);
+    // An info op cannot take effect before it was invoked.
+    let too_early = history(&[
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(9)),
+        (0, "invoke", "write", None, json!(9)),
+        (0, "info", "write", None, json!(9)),
+    ]);
+    assert_eq!(
+        check(&too_early, "register", None).verdict,
+        Verdict::Invalid
+    );
+}
+
+#[test]
+fn nil_reads_tell_nothing_when_asked() {
+    let h = history(&[
+        (0, "invoke", "write", None, json!(1)),
+        (0, "ok", "write", None, json!(1)),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, Value::Null),
+    ]);
+    assert_eq!(check(&h, "register", None).verdict, Verdict::Invalid);
+    let opts = Options {
+        nil_read_is_unknown: true,
+        ..Options::default()
+    };
+    let r = check_named(&h, "register", None, &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Valid);
+}
+
+#[test]
+fn kv_is_split_per_key_and_names_the_bad_key() {
+    let h = history(&[
+        (0, "invoke", "write", Some("a"), json!(1)),
+        (0, "ok", "write", Some("a"), json!(1)),
+        (1, "invoke", "read", Some("b"), Value::Null),
+        (1, "ok", "read", Some("b"), Value::Null),
+        (1, "invoke", "read", Some("a"), Value::Null),
+        (1, "ok", "read", Some("a"), json!(2)),
+    ]);
+    let r = check(&h, "kv", None);
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.details["key"], json!("a"));
+    assert_eq!(r.details["parts"], json!(2));
+    let unsplit = Options {
+        split: false,
+        ..Options::default()
+    };
+    let r = check_named(&h, "kv", None, &unsplit).unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.details["parts"], json!(1));
+    // A register model refuses a history of several keys.
+    let err = check_named(&h, "register", None, &Options::default()).unwrap_err();
+    assert!(err.contains("use a model of independent keys"), "{err}");
+}
+
+#[test]
+fn mutex_and_queue_histories() {
+    let h = history(&[
+        (0, "invoke", "acquire", None, Value::Null),
+        (0, "ok", "acquire", None, Value::Null),
+        (1, "invoke", "acquire", None, Value::Null),
+        (1, "ok", "acquire", None, Value::Null),
+    ]);
+    assert_eq!(check(&h, "mutex", None).verdict, Verdict::Invalid);
+    assert_eq!(
+        check(&History::default(), "mutex", None).verdict,
+        Verdict::Valid
+    );
+    let q = history(&[
+        (0, "invoke", "enqueue", None, json!(1)),
+        (1, "invoke", "enqueue", None, json!(2)),
+        (0, "ok", "enqueue", None, json!(1)),
+        (1, "ok", "enqueue", None, json!(2)),
+        (0, "invoke", "dequeue", None, Value::Null),
+        (0, "ok", "dequeue", None, json!(2)),
+        (0, "invoke", "dequeue", None, Value::Null),
+        (0, "ok", "dequeue", None, json!(1)),
+    ]);
+    assert_eq!(check(&q, "fifo-queue", None).verdict, Verdict::Valid);
+    let q_bad = history(&[
+        (0, "invoke", "enqueue", None, json!(1)),
+        (0, "ok", "enqueue", None, json!(1)),
+        (0, "invoke", "enqueue", None, json!(2)),
+        (0, "ok", "enqueue", None, json!(2)),
+        (0, "invoke", "dequeue", None, Value::Null),
+        (0, "ok", "dequeue", None, json!(2)),
+    ]);
+    assert_eq!(check(&q_bad, "fifo-queue", None).verdict, Verdict::Invalid);
+    assert_eq!(
+        check(&q_bad, "fifo-queue", Some(json!([]))).verdict,
+        Verdict::Invalid
+    );
+}
+
+#[test]
+fn unknown_model_and_bad_initial_are_errors() {
+    let h = History::default();
+    let o = Options::default();
+    assert!(check_named(&h, "nope", None, &o)
+        .unwrap_err()
+        .contains("models: register"));
+    assert!(check_named(&h, "mutex", Some(&json!(3)), &o).is_err());
+    assert!(check_named(&h, "append-register", Some(&json!([1])), &o).is_err());
+}
+
+/// Many concurrent writes and a read of a value never written: the search
+/// must try every order of the writes before it can say no.
+fn hard_invalid_history(writers: u64) -> History {
+    let mut lines = Vec::new();
+    for p in 0..writers {
+        lines.push((p, "invoke", "write", None, json!(p)));
+    }
+    for p in 0..writers {
+        lines.push((p + 100, "invoke", "cas", None, json!([p, p + 1])));
+    }
+    lines.push((999, "invoke", "read", None, Value::Null));
+    lines.push((999, "ok", "read", None, json!(-1)));
+    for p in 0..writers {
+        lines.push((p, "ok", "write", None, json!(p)));
+    }
+    history(&lines)
+}
+
+#[test]
+fn budgets_give_unknown_not_a_crash() {
+    let h = hard_invalid_history(10);
+    let timeout = Options {
+        timeout: Some(Duration::ZERO),
+        ..Options::default()
+    };
+    let r = check_named(&h, "cas-register", None, &timeout).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
+    assert_eq!(r.details["reason"], json!("timeout"));
+    let memory = Options {
+        memory_limit_bytes: Some(4096),
+        ..Options::default()
+    };
+    let r = check_named(&h, "cas-register", None, &memory).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
+    assert_eq!(r.details["reason"], json!("memory"));
+    // With room, the search finishes and finds it invalid.
+    let r = check_named(
+        &hard_invalid_history(6),
+        "cas-register",
+        None,
+        &Options::default(),
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+}
+
+#[test]
+fn append_register_evidence_shows_strings_the_search_merged() {
+    // "zz" is no prefix of any read, so the search keeps it as one merged
+    // state; the evidence must still show the real string.
+    let h = history(&[
+        (0, "invoke", "append", Some("k"), json!("a")),
+        (0, "ok", "append", Some("k"), json!("a")),
+        (1, "invoke", "get", Some("k"), Value::Null),
+        (1, "ok", "get", Some("k"), json!("a")),
+        (0, "invoke", "put", Some("k"), json!("zz")),
+        (0, "ok", "put", Some("k"), json!("zz")),
+        (0, "invoke", "append", Some("k"), json!("b")),
+        (0, "ok", "append", Some("k"), json!("b")),
+        (1, "invoke", "get", Some("k"), Value::Null),
+        (1, "ok", "get", Some("k"), json!("ab")),
+    ]);
+    for split in [true, false] {
+        let opts = Options {
+            split,
+            ..Options::default()
+        };
+        let r = check_named(&h, "append-register", None, &opts).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary);
+        assert_eq!(r.details["failed_op"]["index"], json!(8));
+        let states: Vec<Value> = r.details["tail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| op["state"].clone())
+            .chain([r.details["state"].clone()])
+            .collect();
+        let want = ["a", "a", "zz", "zzb", "zzb"].map(|s| match split {
+            true => json!(s),
+            false => json!({ "k": s }),
+        });
+        assert_eq!(states, want);
+    }
+}

@@ -1,0 +1,359 @@
+//! Property tests of the linearizability checker:
+//! - histories recorded from a real concurrent execution (threads against a
+//!   mutex-protected sequential register map, with random info ops and
+//!   crashes) are always linearizable;
+//! - on small random histories (up to 8 ops) the verdict equals that of a
+//!   brute-force checker that tries every order.
+
+use faultline_checkers::linearizability::{check_named, Options};
+use faultline_checkers::{History, Op, OpType, Process, Verdict};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn record(log: &Mutex<Vec<Op>>, kind: OpType, p: u64, f: &str, key: &str, value: Value) {
+    let mut ops = log.lock().unwrap();
+    let index = ops.len() as u64;
+    ops.push(Op {
+        index,
+        time: index,
+        kind,
+        process: Process::Client(p),
+        f: f.into(),
+        key: Some(key.into()),
+        value,
+        error: None,
+    });
+}
+
+/// Runs `threads` real threads doing `ops` random operations each on a map of
+/// registers behind a mutex, recording invocations before and completions
+/// after the operation takes effect.
+fn concurrent_history(threads: u64, ops: usize, keys: u64, seed: u64) -> History {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let store: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (log, store) = (log.clone(), store.clone());
+            std::thread::spawn(move || {
+                let mut rng =
+                    Rng((seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((t + 1) * 7919)) | 1);
+                let mut process = t;
+                for _ in 0..ops {
+                    let key = format!("k{}", rng.below(keys));
+                    let (f, arg) = match rng.below(3) {
+                        0 => ("read", Value::Null),
+                        1 => ("write", json!(rng.below(4))),
+                        _ => ("cas", json!([rng.below(4), rng.below(4)])),
+                    };
+                    record(&log, OpType::Invoke, process, f, &key, arg.clone());
+                    let fate = rng.below(20);
+                    if fate == 0 {
+                        // Crashed before the op took effect; the op stays open.
+                        return;
+                    }
+                    if fate == 1 {
+                        // Timed out before it took effect: info, never happens.
+                        record(&log, OpType::Info, process, f, &key, arg);
+                        process += threads;
+                        continue;
+                    }
+                    let (kind, value) = {
+                        let mut map = store.lock().unwrap();
+                        let current = map.get(&key).copied();
+                        match f {
+                            "read" => (OpType::Ok, current.map_or(Value::Null, |v| json!(v))),
+                            "write" => {
+                                map.insert(key.clone(), arg.as_i64().unwrap());
+                                (OpType::Ok, arg.clone())
+                            }
+                            _ => {
+                                if current == arg[0].as_i64() {
+                                    map.insert(key.clone(), arg[1].as_i64().unwrap());
+                                    (OpType::Ok, arg.clone())
+                                } else {
+                                    (OpType::Fail, arg.clone())
+                                }
+                            }
+                        }
+                    };
+                    std::thread::yield_now();
+                    match fate {
+                        // Took effect, but the reply was lost: info.
+                        2 | 3 => {
+                            record(&log, OpType::Info, process, f, &key, arg);
+                            process += threads;
+                        }
+                        // Took effect, then the client crashed: stays open.
+                        4 => return,
+                        _ => record(&log, kind, process, f, &key, value),
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let ops = std::mem::take(&mut *log.lock().unwrap());
+    History::new(ops)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn real_concurrent_executions_are_linearizable(
+        threads in 2u64..6,
+        ops in 1usize..60,
+        keys in 1u64..4,
+        seed in any::<u64>(),
+    ) {
+        let h = concurrent_history(threads, ops, keys, seed);
+        for split in [true, false] {
+            let opts = Options { split, ..Options::default() };
+            let r = check_named(&h, "kv", None, &opts).unwrap();
+            prop_assert_eq!(r.verdict, Verdict::Valid, "split {}: {}", split, r.summary);
+        }
+    }
+}
+
+/// One op of a small random history, before interleaving.
+#[derive(Clone, Debug)]
+struct SmallOp {
+    f: &'static str,
+    arg: Value,
+    /// 0 ok, 1 info, 2 fail, 3 open.
+    end: u8,
+    /// What a read or get returns when it completes ok.
+    read_value: Value,
+}
+
+fn small_op() -> impl Strategy<Value = SmallOp> {
+    (0u8..3, 0i64..3, 0i64..3, 0u8..10, prop::option::of(0i64..3)).prop_map(
+        |(f, a, b, end, read_value)| {
+            let (f, arg) = match f {
+                0 => ("read", Value::Null),
+                1 => ("write", json!(a)),
+                _ => ("cas", json!([a, b])),
+            };
+            SmallOp {
+                f,
+                arg,
+                end: end_kind(end),
+                read_value: read_value.map_or(Value::Null, |v| json!(v)),
+            }
+        },
+    )
+}
+
+/// 0 ok (most often), 1 info, 2 fail, 3 open, from a number below 10.
+fn end_kind(n: u8) -> u8 {
+    match n {
+        0..=5 => 0,
+        6 | 7 => 1,
+        8 => 2,
+        _ => 3,
+    }
+}
+
+/// A get, put or append of short strings over "ab", for `append-register`.
+fn small_append_op() -> impl Strategy<Value = SmallOp> {
+    let word = || prop::sample::select(vec!["", "a", "b", "ab", "ba", "aab", "abb", "bab"]);
+    (0u8..3, word(), 0u8..10, word()).prop_map(|(f, arg, end, read)| {
+        let (f, arg) = match f {
+            0 => ("get", Value::Null),
+            1 => ("put", json!(arg)),
+            _ => ("append", json!(arg)),
+        };
+        SmallOp {
+            f,
+            arg,
+            end: end_kind(end),
+            read_value: json!(read),
+        }
+    })
+}
+
+/// Interleaves ops (each on its own process) by `order`: each op's invoke and
+/// completion go where `order` says, invoke first.
+fn small_history(ops: &[SmallOp], order: &[usize]) -> History {
+    let mut events: Vec<(usize, bool)> = Vec::new();
+    let mut invoked = vec![false; ops.len()];
+    for &o in order {
+        let i = o % ops.len();
+        if !invoked[i] {
+            invoked[i] = true;
+            events.push((i, false));
+        } else if !events.contains(&(i, true)) && ops[i].end != 3 {
+            events.push((i, true));
+        }
+    }
+    for (i, op) in ops.iter().enumerate() {
+        if !invoked[i] {
+            events.push((i, false));
+        }
+        if op.end != 3 && !events.contains(&(i, true)) {
+            events.push((i, true));
+        }
+    }
+    let mut out = Vec::new();
+    for (n, &(i, done)) in events.iter().enumerate() {
+        let op = &ops[i];
+        let (kind, value) = if !done {
+            (OpType::Invoke, op.arg.clone())
+        } else {
+            match op.end {
+                0 if op.f == "read" || op.f == "get" => (OpType::Ok, op.read_value.clone()),
+                0 => (OpType::Ok, op.arg.clone()),
+                1 => (OpType::Info, op.arg.clone()),
+                _ => (OpType::Fail, op.arg.clone()),
+            }
+        };
+        out.push(Op {
+            index: n as u64,
+            time: n as u64,
+            kind,
+            process: Process::Client(i as u64),
+            f: op.f.into(),
+            key: None,
+            value,
+            error: None,
+        });
+    }
+    History::new(out)
+}
+
+/// One op as the brute-force oracle sees it.
+struct B {
+    f: String,
+    arg: Value,
+    result: Option<Value>,
+    invoke: usize,
+    complete: Option<usize>,
+}
+
+/// A cas register of integers (`null`: unset).
+fn register_step(o: &B, s: &Value) -> Option<Value> {
+    match o.f.as_str() {
+        "read" => match &o.result {
+            None => Some(s.clone()),
+            Some(v) => (v == s).then(|| s.clone()),
+        },
+        "write" => Some(o.arg.clone()),
+        _ => (&o.arg[0] == s).then(|| o.arg[1].clone()),
+    }
+}
+
+/// A string register (`null` reads as "").
+fn append_step(o: &B, s: &Value) -> Option<Value> {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    match o.f.as_str() {
+        "get" => match &o.result {
+            None => Some(s.clone()),
+            Some(v) => (text(v) == text(s)).then(|| s.clone()),
+        },
+        "put" => Some(json!(text(&o.arg))),
+        _ => Some(json!(text(s) + &text(&o.arg))),
+    }
+}
+
+type Step = fn(&B, &Value) -> Option<Value>;
+
+/// The brute-force oracle: try every order of the ops that may have happened.
+fn brute_force(h: &History, step: Step) -> bool {
+    let mut ops: Vec<B> = Vec::new();
+    let mut open: HashMap<Process, usize> = HashMap::new();
+    for (pos, op) in h.ops.iter().enumerate() {
+        if op.kind == OpType::Invoke {
+            open.insert(op.process, ops.len());
+            ops.push(B {
+                f: op.f.clone(),
+                arg: op.value.clone(),
+                result: None,
+                invoke: pos,
+                complete: None,
+            });
+        } else {
+            let i = open.remove(&op.process).unwrap();
+            match op.kind {
+                OpType::Ok => {
+                    ops[i].complete = Some(pos);
+                    ops[i].result = Some(op.value.clone());
+                }
+                OpType::Fail => ops[i].f = "failed".into(),
+                _ => {}
+            }
+        }
+    }
+    ops.retain(|o| o.f != "failed");
+    fn go(ops: &[B], step: Step, done: &mut Vec<bool>, s: Value) -> bool {
+        let all_ok_done = ops
+            .iter()
+            .zip(done.iter())
+            .all(|(o, &d)| d || o.complete.is_none());
+        if all_ok_done {
+            return true;
+        }
+        for i in 0..ops.len() {
+            if done[i] {
+                continue;
+            }
+            // Every op that completed before this one was invoked comes first.
+            let ready = ops
+                .iter()
+                .zip(done.iter())
+                .all(|(p, &d)| d || p.complete.is_none_or(|c| c > ops[i].invoke));
+            if !ready {
+                continue;
+            }
+            if let Some(next) = step(&ops[i], &s) {
+                done[i] = true;
+                if go(ops, step, done, next) {
+                    return true;
+                }
+                done[i] = false;
+            }
+        }
+        false
+    }
+    let mut done = vec![false; ops.len()];
+    go(&ops, step, &mut done, Value::Null)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn small_histories_match_brute_force(
+        ops in prop::collection::vec(small_op(), 1..=8),
+        order in prop::collection::vec(0usize..8, 0..16),
+    ) {
+        let h = small_history(&ops, &order);
+        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
+        let r = check_named(&h, "cas-register", None, &Options::default()).unwrap();
+        prop_assert_eq!(r.verdict, expected, "{}\n{:#?}", r.summary, h.ops);
+    }
+
+    #[test]
+    fn small_append_histories_match_brute_force(
+        ops in prop::collection::vec(small_append_op(), 1..=8),
+        order in prop::collection::vec(0usize..8, 0..16),
+    ) {
+        let h = small_history(&ops, &order);
+        let expected = if brute_force(&h, append_step) { Verdict::Valid } else { Verdict::Invalid };
+        let r = check_named(&h, "append-register", None, &Options::default()).unwrap();
+        prop_assert_eq!(r.verdict, expected, "{}\n{:#?}", r.summary, h.ops);
+    }
+}

@@ -1,0 +1,411 @@
+//! `--cluster netns`: one network namespace per node, all on one bridge, with
+//! addresses in 198.18.0.0/15. Nodes run inside with `ip netns exec`; network
+//! faults are iptables rules inside each namespace. Needs root.
+//!
+//! Every name starts with `fln-<id>-` and a state file in
+//! `/run/faultline/netns/<id>` records which process owns the cluster, so
+//! cleanup removes exactly ours: at teardown, on drop, and for clusters whose
+//! owner died, at the next run or `faultline heal --cluster netns`.
+
+use super::daemons::{DaemonNodes, NodeSlot};
+use super::{Cluster, Db, NodeInfo, NodeLaunch, NodeState};
+use crate::clock::{self, ClockFaults};
+use crate::net::iptables::{self, IptablesNet};
+use crate::net::Net;
+use crate::remote::daemon::Daemon;
+use crate::remote::local::LocalRemote;
+use crate::remote::Remote;
+use anyhow::Context;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const STATE_DIR: &str = "/run/faultline/netns";
+/// Shared with scripts/netns-hosts: held while choosing a free subnet.
+const NET_LOCK: &str = "/run/faultline-net.lock";
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct NetnsOptions {
+    pub nodes: usize,
+    /// The port every node listens on, in its own namespace.
+    pub port: u16,
+    /// Tags this run's iptables rules.
+    pub run_id: String,
+    /// Node data and logs go to `run_dir/nodes/<node>/`.
+    pub run_dir: PathBuf,
+    pub bugs: Vec<String>,
+    /// Start nodes under libfaketime, for clock faults.
+    pub clock: bool,
+}
+
+pub struct NetnsCluster {
+    id: String,
+    nodes: DaemonNodes,
+    net: IptablesNet,
+    torn_down: Mutex<bool>,
+}
+
+fn ns_name(id: &str, i: usize) -> String {
+    format!("fln-{id}-{}", i + 1)
+}
+
+fn bridge_name(id: &str) -> String {
+    format!("fln-{id}-br")
+}
+
+/// Run a command on this machine (root namespace); fail with its stderr.
+fn sh(argv: &[&str]) -> anyhow::Result<String> {
+    LocalRemote::host().run_ok(argv)
+}
+
+impl NetnsCluster {
+    pub fn start(db: Arc<dyn Db>, opts: &NetnsOptions) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            unsafe { libc::geteuid() } == 0,
+            "--cluster netns needs root (it creates network namespaces and iptables rules)"
+        );
+        anyhow::ensure!(
+            (1..=200).contains(&opts.nodes),
+            "--cluster netns: between 1 and 200 nodes, not {}",
+            opts.nodes
+        );
+        remove_stale().context("removing namespaces left by an earlier run")?;
+        let id = format!("{:06x}", (std::process::id() as u64 ^ nanos()) & 0xff_ffff);
+        let subnet = create_bridge(&id)?;
+        // From here on, whatever fails removes what was made.
+        let guard = Destroy(id.clone());
+        let mut slots = Vec::new();
+        let mut hosts = Vec::new();
+        let peers: Vec<(String, String)> = (0..opts.nodes)
+            .map(|i| {
+                (
+                    format!("n{}", i + 1),
+                    format!("{subnet}.{}:{}", 11 + i, opts.port),
+                )
+            })
+            .collect();
+        for i in 0..opts.nodes {
+            let ns = ns_name(&id, i);
+            let addr = format!("{subnet}.{}", 11 + i);
+            create_host(&id, i, &addr)?;
+            let name = format!("n{}", i + 1);
+            // Absolute: the nodes' commands run with their own working directory.
+            let dir = std::path::absolute(&opts.run_dir)?
+                .join("nodes")
+                .join(&name);
+            let launch = NodeLaunch {
+                name: name.clone(),
+                listen: format!("{addr}:{}", opts.port),
+                peers: peers.clone(),
+                data_dir: dir.join("data"),
+                bugs: opts.bugs.clone(),
+            };
+            let remote: Arc<dyn Remote> = Arc::new(LocalRemote::netns(&ns));
+            let argv = db.command(&launch)?;
+            let client_addr = db.client_addr(&launch)?;
+            let ready = db.ready_check(&launch)?;
+            let clock_file = opts.clock.then(|| dir.join("faketime"));
+            let env = match &clock_file {
+                Some(file) => clock::env(&clock::find_libfaketime(remote.as_ref())?, file),
+                None => vec![],
+            };
+            std::fs::create_dir_all(&launch.data_dir)
+                .with_context(|| format!("creating {}", launch.data_dir.display()))?;
+            slots.push(NodeSlot {
+                info: NodeInfo {
+                    name: name.clone(),
+                    host: addr.clone(),
+                    client_addr,
+                },
+                remote: remote.clone(),
+                daemon: Daemon {
+                    argv,
+                    env,
+                    cwd: dir.clone(),
+                    pidfile: dir.join("node.pid"),
+                    stdout: dir.join("stdout.log"),
+                    stderr: dir.join("stderr.log"),
+                },
+                clock_file,
+                ready,
+                launch: launch.clone(),
+            });
+            hosts.push(iptables::Host {
+                node: name,
+                addr,
+                port: Some(opts.port),
+                remote,
+            });
+        }
+        let cluster = NetnsCluster {
+            nodes: DaemonNodes::new(slots, db.clone()),
+            net: IptablesNet::new(hosts, &opts.run_id, false),
+            torn_down: Mutex::new(false),
+            id,
+        };
+        std::mem::forget(guard);
+        // The cluster's own Drop removes everything if starting fails.
+        cluster
+            .nodes
+            .start_all()
+            .with_context(|| format!("netns cluster fln-{}", cluster.id))?;
+        Ok(cluster)
+    }
+
+    /// The namespace node `i` runs in.
+    pub fn netns(&self, i: usize) -> String {
+        ns_name(&self.id, i)
+    }
+}
+
+impl Cluster for NetnsCluster {
+    fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes.infos
+    }
+    fn state(&self, node: usize) -> NodeState {
+        self.nodes.state(node)
+    }
+    fn kill(&self, node: usize) -> anyhow::Result<()> {
+        self.nodes.kill(node)
+    }
+    fn restart(&self, node: usize) -> anyhow::Result<()> {
+        self.nodes.restart(node)
+    }
+    fn pause(&self, node: usize) -> anyhow::Result<()> {
+        self.nodes.pause(node)
+    }
+    fn resume(&self, node: usize) -> anyhow::Result<()> {
+        self.nodes.resume(node)
+    }
+    fn net(&self) -> &dyn Net {
+        &self.net
+    }
+    fn unexpected_deaths(&self) -> Vec<(String, String)> {
+        self.nodes.unexpected_deaths()
+    }
+    fn clock(&self) -> Option<&dyn ClockFaults> {
+        self.nodes
+            .has_clock()
+            .then_some(&self.nodes as &dyn ClockFaults)
+    }
+    /// Node logs are written straight into the run directory, so there is
+    /// nothing to collect: stop the nodes and remove the namespaces.
+    fn teardown(&self, _run_dir: &Path) -> anyhow::Result<()> {
+        let mut done = self.torn_down.lock().unwrap();
+        if *done {
+            return Ok(());
+        }
+        *done = true;
+        let healed = self.net.heal();
+        let stopped = self.nodes.stop_all();
+        let destroyed = destroy(&self.id);
+        healed.and(stopped).and(destroyed)
+    }
+}
+
+impl Drop for NetnsCluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown(Path::new(".")) {
+            tracing::warn!("removing netns cluster {}: {e:#}", self.id);
+        }
+    }
+}
+
+/// Removes a half-built cluster.
+struct Destroy(String);
+
+impl Drop for Destroy {
+    fn drop(&mut self) {
+        let _ = destroy(&self.0);
+    }
+}
+
+fn nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Choose a free /24 in 198.18.0.0/15 and put the bridge on it (its `.1`),
+/// under the lock shared with scripts/netns-hosts. Returns `198.18.N`.
+fn create_bridge(id: &str) -> anyhow::Result<String> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(NET_LOCK)
+        .with_context(|| format!("opening {NET_LOCK}"))?;
+    // Released when `lock` is closed at the end of this function.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        anyhow::bail!("locking {NET_LOCK}: {}", std::io::Error::last_os_error());
+    }
+    let used = sh(&["ip", "-o", "-4", "addr", "show"])?;
+    let subnet = (1..=255)
+        .map(|n| format!("198.18.{n}"))
+        .find(|net| !used.contains(&format!(" {net}.")))
+        .context("no free /24 left in 198.18.1.0 .. 198.18.255.0")?;
+    std::fs::create_dir_all(STATE_DIR)?;
+    // Written whole then renamed: a half-written file would look stale.
+    let state = Path::new(STATE_DIR).join(id);
+    let tmp = state.with_extension("tmp");
+    std::fs::write(&tmp, format!("{}\n", std::process::id()))?;
+    std::fs::rename(&tmp, &state)?;
+    let br = bridge_name(id);
+    sh(&["ip", "link", "add", &br, "type", "bridge"])?;
+    sh(&["ip", "addr", "add", &format!("{subnet}.1/24"), "dev", &br])?;
+    sh(&["ip", "link", "set", &br, "up"])?;
+    // Bridged traffic may pass the host's FORWARD chain (br_netfilter); let
+    // ours through whatever that chain's policy is.
+    sh(&[
+        "iptables",
+        "-w",
+        "10",
+        "-I",
+        "FORWARD",
+        "-i",
+        &br,
+        "-o",
+        &br,
+        "-m",
+        "comment",
+        "--comment",
+        &forward_tag(id),
+        "-j",
+        "ACCEPT",
+    ])?;
+    Ok(subnet)
+}
+
+fn forward_tag(id: &str) -> String {
+    format!("faultline-netns:{id}")
+}
+
+fn create_host(id: &str, i: usize, addr: &str) -> anyhow::Result<()> {
+    let ns = ns_name(id, i);
+    sh(&["ip", "netns", "add", &ns])?;
+    sh(&[
+        "ip", "link", "add", &ns, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+    ])?;
+    sh(&["ip", "link", "set", &ns, "master", &bridge_name(id), "up"])?;
+    sh(&[
+        "ip",
+        "-n",
+        &ns,
+        "addr",
+        "add",
+        &format!("{addr}/24"),
+        "dev",
+        "eth0",
+    ])?;
+    sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+    sh(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
+    Ok(())
+}
+
+/// The namespaces of cluster `id` (matched by exact name pattern).
+fn namespaces_of(id: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let list = sh(&["ip", "netns", "list"])?;
+    Ok(list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|ns| {
+            let Some(rest) = ns.strip_prefix("fln-") else {
+                return false;
+            };
+            let Some((ns_id, num)) = rest.rsplit_once('-') else {
+                return false;
+            };
+            id.is_none_or(|id| id == ns_id) && num.parse::<usize>().is_ok()
+        })
+        .map(String::from)
+        .collect())
+}
+
+/// Remove cluster `id`: kill what runs in its namespaces (all started by us),
+/// delete them, the bridge, the FORWARD rule and the state file.
+pub fn destroy(id: &str) -> anyhow::Result<()> {
+    let mut errors = Vec::new();
+    for ns in namespaces_of(Some(id))? {
+        if let Ok(pids) = sh(&["ip", "netns", "pids", &ns]) {
+            for pid in pids
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if let Err(e) = sh(&["ip", "netns", "del", &ns]) {
+            errors.push(format!("{e:#}"));
+        }
+    }
+    let br = bridge_name(id);
+    if sh(&["ip", "link", "show", &br]).is_ok() {
+        if let Err(e) = sh(&["ip", "link", "del", &br]) {
+            errors.push(format!("{e:#}"));
+        }
+    }
+    let tag = forward_tag(id);
+    let _ = remove_forward_rules(|c| c == tag);
+    let _ = std::fs::remove_file(Path::new(STATE_DIR).join(id));
+    anyhow::ensure!(errors.is_empty(), "{}", errors.join("\n"));
+    Ok(())
+}
+
+fn remove_forward_rules(wanted: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+    let rules = sh(&["iptables", "-w", "10", "-S", "FORWARD"])?;
+    for line in rules.lines().filter(|l| l.contains("faultline-netns:")) {
+        let words = iptables::split_rule(line);
+        if iptables::comment_of(&words).is_some_and(&wanted) {
+            let mut argv = vec!["iptables", "-w", "10", "-D"];
+            argv.extend(words[1..].iter().map(String::as_str));
+            sh(&argv)?;
+        }
+    }
+    Ok(())
+}
+
+/// Clusters whose owning process is gone.
+pub fn stale_clusters() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(STATE_DIR) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_none())
+        .filter(|e| {
+            let owner = std::fs::read_to_string(e.path()).unwrap_or_default();
+            match owner.trim().parse::<u32>() {
+                Ok(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+                Err(_) => true,
+            }
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Remove every cluster whose owner died (a crashed or killed controller).
+pub fn remove_stale() -> anyhow::Result<Vec<String>> {
+    let stale = stale_clusters();
+    for id in &stale {
+        tracing::info!("removing netns cluster {id} left by a dead run");
+        destroy(id)?;
+    }
+    Ok(stale)
+}
+
+/// Remove faultline's iptables rules inside every netns cluster namespace
+/// (only `run_id`'s when given). Returns how many rules went.
+pub fn heal_all(run_id: Option<&str>) -> anyhow::Result<usize> {
+    let tag = run_id.map(iptables::tag);
+    let mut removed = 0;
+    for ns in namespaces_of(None)? {
+        let remote = LocalRemote::netns(&ns);
+        removed += iptables::remove_tagged(&remote, false, |c| match &tag {
+            Some(t) => c == t,
+            None => iptables::is_ours(c),
+        })?;
+    }
+    Ok(removed)
+}

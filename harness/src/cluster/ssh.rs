@@ -1,0 +1,296 @@
+//! `--cluster ssh`: the nodes run on remote hosts reached over SSH. The
+//! target binary is uploaded to each host, nodes run as daemons there,
+//! network faults are iptables rules on the hosts, and the node logs are
+//! downloaded into the run directory at the end.
+//!
+//! One faultline run at a time per set of hosts: a run starts by removing
+//! whatever an earlier, crashed run left there (its iptables rules, its node
+//! processes under the remote directory).
+
+use super::daemons::{DaemonNodes, NodeSlot};
+use super::{Cluster, Db, NodeInfo, NodeLaunch, NodeState};
+use crate::clock::{self, ClockFaults};
+use crate::net::iptables::{self, IptablesNet};
+use crate::net::Net;
+use crate::remote::daemon::{self, Daemon};
+use crate::remote::parallel::on_all;
+use crate::remote::ssh::{SshConfig, SshRemote};
+use crate::remote::{quote, Remote};
+use anyhow::Context;
+use std::net::ToSocketAddrs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The `--ssh-*` flags (the hosts themselves come from `--nodes`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct SshArgs {
+    /// User to log in as on the SSH hosts (not root: commands needing root use sudo -n).
+    #[arg(long, default_value = "root")]
+    pub ssh_user: String,
+    /// Private key file; without it the SSH agent is asked.
+    #[arg(long)]
+    pub ssh_key: Option<PathBuf>,
+    /// SSH port on the hosts.
+    #[arg(long, default_value_t = 22)]
+    pub ssh_port: u16,
+    /// known_hosts file that host keys are checked against [default: ~/.ssh/known_hosts].
+    #[arg(long)]
+    pub known_hosts: Option<PathBuf>,
+    /// Accept any host key (unsafe: anyone in the middle can pose as a host).
+    #[arg(long)]
+    pub insecure_accept_host_keys: bool,
+    /// Directory on the hosts for binaries, node data and logs.
+    #[arg(long, default_value = "/tmp/faultline")]
+    pub remote_dir: PathBuf,
+}
+
+impl SshArgs {
+    pub fn config(&self) -> SshConfig {
+        let mut c = SshConfig::new(
+            &self.ssh_user,
+            self.ssh_key.clone(),
+            self.known_hosts
+                .clone()
+                .unwrap_or_else(SshConfig::default_known_hosts),
+        );
+        c.port = self.ssh_port;
+        c.insecure_accept_host_keys = self.insecure_accept_host_keys;
+        c
+    }
+}
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct SshOptions {
+    pub hosts: Vec<String>,
+    pub ssh: SshConfig,
+    pub remote_dir: PathBuf,
+    /// The port every node listens on.
+    pub port: u16,
+    pub run_id: String,
+    pub bugs: Vec<String>,
+    pub clock: bool,
+}
+
+pub struct SshCluster {
+    nodes: DaemonNodes,
+    net: IptablesNet,
+    /// Per node: its directory on its host (`remote_dir/run_id/<node>`).
+    node_dirs: Vec<PathBuf>,
+    torn_down: Mutex<bool>,
+}
+
+/// Connect to every host (in parallel), checking host keys.
+pub fn connect_all(hosts: &[String], ssh: &SshConfig) -> anyhow::Result<Vec<Arc<dyn Remote>>> {
+    on_all(hosts, |_, h| {
+        SshRemote::connect(h, ssh).map(|r| Arc::new(r) as Arc<dyn Remote>)
+    })
+}
+
+impl SshCluster {
+    pub fn start(db: Arc<dyn Db>, opts: &SshOptions) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !opts.hosts.is_empty(),
+            "--cluster ssh needs --nodes host1,host2,..."
+        );
+        let remotes = connect_all(&opts.hosts, &opts.ssh)?;
+        let sudo = opts.ssh.user != "root";
+        on_all(&remotes, |_, r| {
+            clean_host(r.as_ref(), sudo, &opts.remote_dir, None)
+        })
+        .context("removing what an earlier run left on the hosts")?;
+        // Nodes listen on, and peers reach, the address the host name resolves to.
+        let addrs: Vec<String> = opts
+            .hosts
+            .iter()
+            .map(|h| {
+                (h.as_str(), opts.port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .map(|a| a.ip().to_string())
+                    .with_context(|| format!("{h}: cannot resolve"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let peers: Vec<(String, String)> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("n{}", i + 1), format!("{a}:{}", opts.port)))
+            .collect();
+        let prepared = on_all(&remotes, |i, remote| {
+            let name = format!("n{}", i + 1);
+            let base = opts.remote_dir.join(&opts.run_id).join(&name);
+            let dir = base.join("node");
+            let launch = NodeLaunch {
+                name: name.clone(),
+                listen: format!("{}:{}", addrs[i], opts.port),
+                peers: peers.clone(),
+                data_dir: dir.join("data"),
+                bugs: opts.bugs.clone(),
+            };
+            let mut argv = db.command(&launch)?;
+            let client_addr = db.client_addr(&launch)?;
+            let ready = db.ready_check(&launch)?;
+            // The program itself, when it is a local file, goes to the host.
+            let program = PathBuf::from(&argv[0]);
+            if program.is_absolute() && program.is_file() {
+                let dest = base.join("bin").join(program.file_name().unwrap());
+                remote.upload(&program, &dest, 0o755)?;
+                argv[0] = dest.to_string_lossy().into_owned();
+            }
+            remote.run_ok(&["mkdir", "-p", &launch.data_dir.to_string_lossy()])?;
+            let clock_file = opts.clock.then(|| dir.join("faketime"));
+            let env = match &clock_file {
+                Some(file) => clock::env(&clock::find_libfaketime(remote.as_ref())?, file),
+                None => vec![],
+            };
+            Ok((launch, argv, env, clock_file, base, client_addr, ready))
+        })?;
+        let mut slots = Vec::new();
+        let mut hosts = Vec::new();
+        let mut node_dirs = Vec::new();
+        for (i, (launch, argv, env, clock_file, base, client_addr, ready)) in
+            prepared.into_iter().enumerate()
+        {
+            let dir = base.join("node");
+            slots.push(NodeSlot {
+                info: NodeInfo {
+                    name: launch.name.clone(),
+                    host: opts.hosts[i].clone(),
+                    client_addr,
+                },
+                remote: remotes[i].clone(),
+                daemon: Daemon {
+                    argv,
+                    env,
+                    cwd: dir.clone(),
+                    pidfile: dir.join("node.pid"),
+                    stdout: dir.join("stdout.log"),
+                    stderr: dir.join("stderr.log"),
+                },
+                clock_file,
+                ready,
+                launch: launch.clone(),
+            });
+            hosts.push(iptables::Host {
+                node: launch.name.clone(),
+                addr: addrs[i].clone(),
+                port: Some(opts.port),
+                remote: remotes[i].clone(),
+            });
+            node_dirs.push(base);
+        }
+        let cluster = SshCluster {
+            nodes: DaemonNodes::new(slots, db.clone()),
+            net: IptablesNet::new(hosts, &opts.run_id, sudo),
+            node_dirs,
+            torn_down: Mutex::new(false),
+        };
+        // On failure, Drop stops what started.
+        cluster.nodes.start_all()?;
+        Ok(cluster)
+    }
+}
+
+/// Remove faultline's iptables rules from a host (only `run_id`'s when given)
+/// and SIGKILL node processes recorded in pidfiles under `remote_dir`.
+/// Returns (rules removed, processes killed).
+pub fn clean_host(
+    remote: &dyn Remote,
+    sudo: bool,
+    remote_dir: &Path,
+    run_id: Option<&str>,
+) -> anyhow::Result<(usize, usize)> {
+    let tag = run_id.map(iptables::tag);
+    let rules = iptables::remove_tagged(remote, sudo, |c| match &tag {
+        Some(t) => c == t,
+        None => iptables::is_ours(c),
+    })?;
+    let pattern = format!(
+        "{}/{}/*/node/node.pid",
+        quote::quote(&remote_dir.to_string_lossy()),
+        run_id.map(quote::quote).unwrap_or_else(|| "*".into())
+    );
+    let out = remote.run_shell(&format!("cat {pattern} 2>/dev/null; true"))?;
+    let mut killed = 0;
+    for pid in out
+        .stdout
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u32>().ok())
+    {
+        // Only processes of this host: hosts that share a file system (the
+        // namespace hosts of scripts/netns-hosts) see each other's pidfiles.
+        let same_host = remote.run_shell(&format!(
+            "test \"$(readlink /proc/{pid}/ns/net)\" = \"$(readlink /proc/$$/ns/net)\""
+        ))?;
+        if same_host.success() && daemon::proc_state(remote, pid)? != daemon::ProcState::Gone {
+            daemon::signal_pid(remote, pid, "KILL")?;
+            killed += 1;
+        }
+    }
+    Ok((rules, killed))
+}
+
+impl Cluster for SshCluster {
+    fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes.infos
+    }
+    fn state(&self, node: usize) -> NodeState {
+        self.nodes.state(node)
+    }
+    fn kill(&self, node: usize) -> anyhow::Result<()> {
+        self.nodes.kill(node)
+    }
+    fn restart(&self, node: usize) -> anyhow::Result<()> {
+        self.nodes.restart(node)
+    }
+    fn pause(&self, node: usize) -> anyhow::Result<()> {
+        self.nodes.pause(node)
+    }
+    fn resume(&self, node: usize) -> anyhow::Result<()> {
+        self.nodes.resume(node)
+    }
+    fn net(&self) -> &dyn Net {
+        &self.net
+    }
+    fn unexpected_deaths(&self) -> Vec<(String, String)> {
+        self.nodes.unexpected_deaths()
+    }
+    fn clock(&self) -> Option<&dyn ClockFaults> {
+        self.nodes
+            .has_clock()
+            .then_some(&self.nodes as &dyn ClockFaults)
+    }
+    /// Heal, stop the nodes, download each node's files (logs, data) into
+    /// `run_dir/nodes/<node>/`, then remove the node directories on the hosts.
+    fn teardown(&self, run_dir: &Path) -> anyhow::Result<()> {
+        let mut done = self.torn_down.lock().unwrap();
+        if *done {
+            return Ok(());
+        }
+        *done = true;
+        let healed = self.net.heal();
+        let stopped = self.nodes.stop_all();
+        let collected = on_all(&self.nodes.slots, |i, slot| {
+            let local = run_dir.join("nodes").join(&slot.info.name);
+            let remote = slot.remote.as_ref();
+            remote
+                .download_dir(&self.node_dirs[i].join("node"), &local)
+                .with_context(|| format!("node {}: collecting logs", slot.info.name))?;
+            remote.run_ok(&["rm", "-rf", &self.node_dirs[i].to_string_lossy()])?;
+            Ok(())
+        });
+        healed.and(stopped).and(collected.map(|_| ()))
+    }
+}
+
+impl Drop for SshCluster {
+    fn drop(&mut self) {
+        let done = *self.torn_down.lock().unwrap();
+        if !done {
+            // Not torn down (start failed, or a panic): at least stop and heal.
+            let _ = self.net.heal();
+            let _ = self.nodes.stop_all();
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Reports written into a run directory at the end of a run (and re-made by
+//! `faultline check`): `timeline.html`, `latency.svg`, `rate.svg`. The
+//! linearizability counterexample page is the checker's own (`check` writes it).
+
+pub mod html;
+pub mod ops;
+pub mod plots;
+pub mod stats;
+pub mod timeline;
+
+use anyhow::Context;
+use faultline_checkers::{History, Results};
+use std::path::Path;
+
+pub const TIMELINE: &str = "timeline.html";
+pub const LATENCY: &str = "latency.svg";
+pub const RATE: &str = "rate.svg";
+
+/// Writes every report for a run into `run_dir`.
+pub fn write_all(run_dir: &Path, history: &History, results: &Results) -> anyhow::Result<()> {
+    let analysis = ops::Analysis::of(history);
+    let title = run_title(run_dir);
+    let write = |name: &str, content: String| {
+        let path = run_dir.join(name);
+        std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))
+    };
+    write(TIMELINE, timeline::render(&title, history, Some(results)))?;
+    write(LATENCY, plots::latency_svg(&analysis)?)?;
+    write(RATE, plots::rate_svg(&analysis)?)?;
+    Ok(())
+}
+
+/// `test-name/timestamp` for a run directory in the store layout, else its path.
+pub fn run_title(run_dir: &Path) -> String {
+    let parts: Vec<_> = run_dir
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match parts.as_slice() {
+        [stamp, test] if crate::store::is_stamp(stamp) => format!("{test}/{stamp}"),
+        _ => run_dir.display().to_string(),
+    }
+}

@@ -1,0 +1,383 @@
+//! The op protocol over TCP: newline-delimited JSON requests with ids, replies
+//! matched by id (so requests could be pipelined on one connection).
+//!
+//! Error classification: an op is `fail` only when it certainly never reached
+//! the node (connect refused before anything was written) or the node said so
+//! (`fail` replies, including `not-leader`, which we follow to the named leader
+//! once per hop); anything after the bytes left is `info`.
+
+use crate::client::{BoxFuture, Client, ClientFactory, Completion, Request};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+/// Opens [`TcpClient`]s to the nodes' client addresses.
+pub struct TcpClientFactory {
+    /// (node name, client address), in node order.
+    pub nodes: Vec<(String, String)>,
+}
+
+impl ClientFactory for TcpClientFactory {
+    fn open(&self, _worker: usize, node: usize) -> BoxFuture<'_, anyhow::Result<Box<dyn Client>>> {
+        let nodes = self.nodes.clone();
+        Box::pin(async move {
+            Ok(Box::new(TcpClient {
+                node: node % nodes.len(),
+                nodes,
+                conn: None,
+                next_id: 0,
+                leader_hint: None,
+            }) as Box<dyn Client>)
+        })
+    }
+}
+
+struct Conn {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    /// The request being sent and the reply being read, kept to reuse them.
+    out: Vec<u8>,
+    line: Vec<u8>,
+}
+
+/// One worker's connection; reconnects lazily.
+pub struct TcpClient {
+    nodes: Vec<(String, String)>,
+    node: usize,
+    conn: Option<Conn>,
+    next_id: u64,
+    /// The leader named by the last not-leader reply.
+    leader_hint: Option<String>,
+}
+
+/// How many not-leader hints one op follows.
+const MAX_HOPS: usize = 3;
+
+impl TcpClient {
+    async fn attempt(&mut self, request: &Request, deadline: Instant) -> Completion {
+        if self.conn.is_none() {
+            let addr = &self.nodes[self.node].1;
+            match timeout_at(deadline, TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => {
+                    let _ = s.set_nodelay(true);
+                    let (r, w) = s.into_split();
+                    self.conn = Some(Conn {
+                        reader: BufReader::new(r),
+                        writer: w,
+                        out: Vec::with_capacity(128),
+                        line: Vec::with_capacity(128),
+                    });
+                }
+                // Nothing was sent: the op certainly did not happen.
+                Ok(Err(e)) => {
+                    return Completion::Fail {
+                        error: format!("connect {}: {e}", self.nodes[self.node].0),
+                    }
+                }
+                Err(_) => {
+                    return Completion::Fail {
+                        error: format!("connect {}: timeout", self.nodes[self.node].0),
+                    }
+                }
+            }
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        let line = RequestLine {
+            id,
+            f: &request.f,
+            key: request.key.as_deref(),
+            value: &request.value,
+        };
+        let conn = self.conn.as_mut().expect("connected");
+        conn.out.clear();
+        serde_json::to_writer(&mut conn.out, &line).expect("a request encodes");
+        conn.out.push(b'\n');
+        let result = timeout_at(deadline, async {
+            conn.writer.write_all(&conn.out).await?;
+            loop {
+                conn.line.clear();
+                if conn.reader.read_until(b'\n', &mut conn.line).await? == 0 {
+                    return Err(std::io::Error::other("connection closed"));
+                }
+                match parse_reply(&conn.line, id)? {
+                    Some(reply) => return Ok(reply),
+                    // A reply to an earlier op that timed out: skip it.
+                    None => continue,
+                }
+            }
+        })
+        .await;
+        match result {
+            Err(_) => {
+                self.conn = None;
+                Completion::Info {
+                    error: "timeout".into(),
+                }
+            }
+            Ok(Err(e)) => {
+                self.conn = None;
+                Completion::Info {
+                    error: e.to_string(),
+                }
+            }
+            Ok(Ok((completion, leader))) => {
+                self.leader_hint = leader;
+                completion
+            }
+        }
+    }
+}
+
+/// A request as sent: `{"id":17,"f":"cas","key":"k3","value":[2,5]}`.
+#[derive(Serialize)]
+struct RequestLine<'a> {
+    id: u64,
+    f: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    value: &'a Value,
+}
+
+/// A well-formed reply, decoded without building a map. Anything else goes
+/// through [`completion_of`] on a generic [`Value`].
+#[derive(Deserialize)]
+struct Reply<'a> {
+    id: Option<u64>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a str>,
+    #[serde(default)]
+    value: Value,
+    error: Option<String>,
+    leader: Option<String>,
+}
+
+/// The completion and leader hint of a reply line if it answers `id`;
+/// `None` for a line answering an earlier op.
+fn parse_reply(line: &[u8], id: u64) -> std::io::Result<Option<(Completion, Option<String>)>> {
+    if let Ok(r) = serde_json::from_slice::<Reply>(line) {
+        if r.id != Some(id) {
+            return Ok(None);
+        }
+        let error = || r.error.unwrap_or_else(|| "unspecified".into());
+        let completion = match r.kind {
+            Some("ok") => Some(Completion::Ok { value: r.value }),
+            Some("fail") => Some(Completion::Fail { error: error() }),
+            Some("info") => Some(Completion::Info { error: error() }),
+            _ => None,
+        };
+        if let Some(c) = completion {
+            return Ok(Some((c, r.leader)));
+        }
+    }
+    let reply: Value = serde_json::from_slice(line).map_err(|e| {
+        let text = String::from_utf8_lossy(line);
+        std::io::Error::other(format!("bad reply {text:?}: {e}"))
+    })?;
+    if reply.get("id").and_then(Value::as_u64) != Some(id) {
+        return Ok(None);
+    }
+    let leader = reply
+        .get("leader")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(Some((completion_of(&reply), leader)))
+}
+
+/// The completion a reply line stands for.
+pub fn completion_of(reply: &Value) -> Completion {
+    let error = || {
+        reply
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unspecified")
+            .to_string()
+    };
+    match reply.get("type").and_then(Value::as_str) {
+        Some("ok") => Completion::Ok {
+            value: reply.get("value").cloned().unwrap_or(Value::Null),
+        },
+        Some("fail") => Completion::Fail { error: error() },
+        Some("info") => Completion::Info { error: error() },
+        _ => Completion::Info {
+            error: format!("reply without a known type: {reply}"),
+        },
+    }
+}
+
+impl Client for TcpClient {
+    fn invoke<'a>(
+        &'a mut self,
+        request: &'a Request,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Completion> {
+        Box::pin(async move {
+            let deadline = Instant::now() + timeout;
+            let mut hops = 0;
+            loop {
+                let completion = self.attempt(request, deadline).await;
+                // Anything but a definite failure is the answer; a failure to
+                // connect moves to the next node for the next op.
+                let Completion::Fail { error } = &completion else {
+                    return completion;
+                };
+                if error.starts_with("connect ") {
+                    self.node = (self.node + 1) % self.nodes.len();
+                    return completion;
+                }
+                if error != "not-leader" || hops >= MAX_HOPS {
+                    return completion;
+                }
+                hops += 1;
+                // The node said the op did not happen; retrying at the leader is safe.
+                let leader = self.leader_hint.take();
+                match leader.and_then(|l| self.nodes.iter().position(|(n, _)| *n == l)) {
+                    Some(i) if i != self.node => {
+                        self.node = i;
+                        self.conn = None;
+                    }
+                    _ => return completion,
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tokio::io::AsyncBufReadExt;
+
+    fn parse(line: &str, id: u64) -> Option<(Completion, Option<String>)> {
+        parse_reply(line.as_bytes(), id).unwrap()
+    }
+
+    #[test]
+    fn requests_encode_as_one_json_line() {
+        let line = RequestLine {
+            id: 17,
+            f: "cas",
+            key: Some("k3"),
+            value: &json!([2, 5]),
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"id": 17, "f": "cas", "key": "k3", "value": [2, 5]})
+        );
+        let read = RequestLine {
+            id: 1,
+            f: "read",
+            key: None,
+            value: &Value::Null,
+        };
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            r#"{"id":1,"f":"read"}"#
+        );
+    }
+
+    #[test]
+    fn replies_decode_to_completions() {
+        let ok = parse("{\"id\":3,\"type\":\"ok\",\"value\":[1,2]}\n", 3);
+        assert_eq!(
+            ok,
+            Some((
+                Completion::Ok {
+                    value: json!([1, 2])
+                },
+                None
+            ))
+        );
+        let hint = parse(
+            r#"{"id":3,"type":"fail","error":"not-leader","leader":"n2"}"#,
+            3,
+        );
+        let fail = Completion::Fail {
+            error: "not-leader".into(),
+        };
+        assert_eq!(hint, Some((fail, Some("n2".into()))));
+        let bare = parse(r#"{"id":3,"type":"info"}"#, 3);
+        let info = Completion::Info {
+            error: "unspecified".into(),
+        };
+        assert_eq!(bare, Some((info, None)));
+        // An answer to an earlier op is skipped.
+        assert_eq!(parse(r#"{"id":2,"type":"ok"}"#, 3), None);
+    }
+
+    #[test]
+    fn odd_replies_take_the_generic_path() {
+        // An escaped type, a non-string error, an unknown type.
+        let escaped = parse(r#"{"id":3,"type":"\u006fk","value":1}"#, 3);
+        assert_eq!(escaped, Some((Completion::Ok { value: json!(1) }, None)));
+        let numeric_error = parse(r#"{"id":3,"type":"fail","error":7}"#, 3);
+        let fail = Completion::Fail {
+            error: "unspecified".into(),
+        };
+        assert_eq!(numeric_error, Some((fail, None)));
+        let Some((Completion::Info { error }, _)) = parse(r#"{"id":3,"type":"maybe"}"#, 3) else {
+            panic!("unknown type is info");
+        };
+        assert!(error.starts_with("reply without a known type"), "{error}");
+        assert!(parse_reply(b"not json\n", 3).is_err());
+    }
+
+    /// A server that answers the first request late (after `delay`) and
+    /// later ones at once, always echoing the id.
+    async fn slow_first_server(delay: Duration) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let (s, _) = l.accept().await.unwrap();
+                let wait = if first { delay } else { Duration::ZERO };
+                first = false;
+                tokio::spawn(async move {
+                    let (r, mut w) = s.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let v: Value = serde_json::from_str(&line).unwrap();
+                        tokio::time::sleep(wait).await;
+                        let reply = format!("{{\"id\":{},\"type\":\"ok\"}}\n", v["id"]);
+                        let _ = w.write_all(reply.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_op_without_an_answer_in_time_is_info_timeout() {
+        let addr = slow_first_server(Duration::from_secs(5)).await;
+        let factory = TcpClientFactory {
+            nodes: vec![("n1".into(), addr)],
+        };
+        let mut client = factory.open(0, 0).await.unwrap();
+        let read = Request {
+            f: "read".into(),
+            key: None,
+            value: Value::Null,
+        };
+        let started = Instant::now();
+        let c = client.invoke(&read, Duration::from_millis(200)).await;
+        assert_eq!(
+            c,
+            Completion::Info {
+                error: "timeout".into()
+            }
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // The next op goes over a fresh connection and is answered.
+        let c = client.invoke(&read, Duration::from_secs(2)).await;
+        assert_eq!(c, Completion::Ok { value: Value::Null });
+    }
+}

@@ -1,0 +1,347 @@
+//! Composable op generators.
+//!
+//! A [`Gen`] yields the next op a worker should perform, or `None` when it has
+//! nothing more to do. It may learn from the outcome of its ops (`observe`),
+//! which stateful workloads such as `lock` need (the token of a grant).
+//! Time limits and rate limits are applied by the controller, which owns the
+//! clock; generators here are pure functions of their seeded RNG and outcomes.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use std::time::Duration;
+
+/// One op to perform: what a history `invoke` line holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpSpec {
+    pub f: String,
+    pub key: Option<String>,
+    pub value: Value,
+}
+
+impl OpSpec {
+    pub fn new(f: &str, key: Option<&str>, value: Value) -> Self {
+        OpSpec {
+            f: f.to_string(),
+            key: key.map(str::to_string),
+            value,
+        }
+    }
+}
+
+/// How an op ended, as far as a generator cares.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Ok(Value),
+    Fail,
+    Info,
+}
+
+/// Produces the ops of one worker.
+pub trait Gen: Send {
+    /// The next op, or `None` when exhausted.
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> Option<OpSpec>;
+    /// The outcome of the op last returned by `next`.
+    fn observe(&mut self, _op: &OpSpec, _outcome: &Outcome) {}
+    /// How long to wait before the next op (0 by default).
+    fn delay(&mut self, _rng: &mut ChaCha8Rng) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// A generator from a closure.
+pub struct FromFn<F>(pub F);
+
+impl<F: FnMut(&mut ChaCha8Rng) -> Option<OpSpec> + Send> Gen for FromFn<F> {
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> Option<OpSpec> {
+        (self.0)(rng)
+    }
+}
+
+/// Picks one of several generators for each op, with weights.
+pub struct Mix {
+    parts: Vec<(u32, Box<dyn Gen>)>,
+    last: Option<usize>,
+}
+
+impl Mix {
+    pub fn new(parts: Vec<(u32, Box<dyn Gen>)>) -> Self {
+        assert!(
+            parts.iter().any(|(w, _)| *w > 0),
+            "mix needs a positive weight"
+        );
+        Mix { parts, last: None }
+    }
+}
+
+impl Gen for Mix {
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> Option<OpSpec> {
+        // Exhausted parts are skipped; the mix ends when all of them are.
+        for _ in 0..self.parts.len().max(1) * 4 {
+            let total: u32 = self.parts.iter().map(|(w, _)| *w).sum();
+            if total == 0 {
+                return None;
+            }
+            let mut pick = rng.gen_range(0..total);
+            let i = self
+                .parts
+                .iter()
+                .position(|(w, _)| {
+                    if pick < *w {
+                        true
+                    } else {
+                        pick -= *w;
+                        false
+                    }
+                })
+                .expect("pick < total");
+            match self.parts[i].1.next(rng) {
+                Some(op) => {
+                    self.last = Some(i);
+                    return Some(op);
+                }
+                None => self.parts[i].0 = 0,
+            }
+        }
+        None
+    }
+
+    fn observe(&mut self, op: &OpSpec, outcome: &Outcome) {
+        if let Some(i) = self.last {
+            self.parts[i].1.observe(op, outcome);
+        }
+    }
+}
+
+/// At most `n` ops of the inner generator.
+pub struct Limit<G> {
+    inner: G,
+    left: u64,
+}
+
+impl<G: Gen> Limit<G> {
+    pub fn new(n: u64, inner: G) -> Self {
+        Limit { inner, left: n }
+    }
+}
+
+impl<G: Gen> Gen for Limit<G> {
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> Option<OpSpec> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        self.inner.next(rng)
+    }
+    fn observe(&mut self, op: &OpSpec, outcome: &Outcome) {
+        self.inner.observe(op, outcome)
+    }
+    fn delay(&mut self, rng: &mut ChaCha8Rng) -> Duration {
+        self.inner.delay(rng)
+    }
+}
+
+/// Waits a random time in `0..2*mean` before each op, so workers do not move
+/// in lockstep.
+pub struct Stagger<G> {
+    inner: G,
+    mean: Duration,
+}
+
+impl<G: Gen> Stagger<G> {
+    pub fn new(mean: Duration, inner: G) -> Self {
+        Stagger { inner, mean }
+    }
+}
+
+impl<G: Gen> Gen for Stagger<G> {
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> Option<OpSpec> {
+        self.inner.next(rng)
+    }
+    fn observe(&mut self, op: &OpSpec, outcome: &Outcome) {
+        self.inner.observe(op, outcome)
+    }
+    fn delay(&mut self, rng: &mut ChaCha8Rng) -> Duration {
+        let max = self.mean.as_nanos() as u64 * 2;
+        if max == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(rng.gen_range(0..max))
+    }
+}
+
+/// Runs generators one after the other: the next phase starts when the
+/// previous one is exhausted.
+pub struct Phases {
+    phases: Vec<Box<dyn Gen>>,
+    current: usize,
+}
+
+impl Phases {
+    pub fn new(phases: Vec<Box<dyn Gen>>) -> Self {
+        Phases { phases, current: 0 }
+    }
+}
+
+impl Gen for Phases {
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> Option<OpSpec> {
+        while self.current < self.phases.len() {
+            if let Some(op) = self.phases[self.current].next(rng) {
+                return Some(op);
+            }
+            self.current += 1;
+        }
+        None
+    }
+    fn observe(&mut self, op: &OpSpec, outcome: &Outcome) {
+        if let Some(g) = self.phases.get_mut(self.current) {
+            g.observe(op, outcome)
+        }
+    }
+    fn delay(&mut self, rng: &mut ChaCha8Rng) -> Duration {
+        match self.phases.get_mut(self.current) {
+            Some(g) => g.delay(rng),
+            None => Duration::ZERO,
+        }
+    }
+}
+
+/// Per-key independence: the inner generator's ops (written for one key)
+/// spread over keys `prefix0..prefix{n-1}`, a fresh key after every
+/// `per_key` ops so each key's sub-history stays small enough to check.
+pub struct Independent<G> {
+    inner: G,
+    prefix: String,
+    keys: u64,
+    per_key: u64,
+    done_on_key: u64,
+    key: u64,
+}
+
+impl<G: Gen> Independent<G> {
+    pub fn new(prefix: &str, keys: u64, per_key: u64, inner: G) -> Self {
+        Independent {
+            inner,
+            prefix: prefix.to_string(),
+            keys: keys.max(1),
+            per_key: per_key.max(1),
+            done_on_key: 0,
+            key: 0,
+        }
+    }
+}
+
+impl<G: Gen> Gen for Independent<G> {
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> Option<OpSpec> {
+        if self.done_on_key >= self.per_key {
+            self.key = rng.gen_range(0..self.keys);
+            self.done_on_key = 0;
+        }
+        self.done_on_key += 1;
+        let mut op = self.inner.next(rng)?;
+        op.key = Some(format!("{}{}", self.prefix, self.key));
+        Some(op)
+    }
+    fn observe(&mut self, op: &OpSpec, outcome: &Outcome) {
+        self.inner.observe(op, outcome)
+    }
+    fn delay(&mut self, rng: &mut ChaCha8Rng) -> Duration {
+        self.inner.delay(rng)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use serde_json::json;
+
+    fn constant(f: &'static str) -> Box<dyn Gen> {
+        Box::new(FromFn(move |_: &mut ChaCha8Rng| {
+            Some(OpSpec::new(f, None, Value::Null))
+        }))
+    }
+
+    fn take(g: &mut dyn Gen, seed: u64, n: usize) -> Vec<OpSpec> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        std::iter::from_fn(|| g.next(&mut rng)).take(n).collect()
+    }
+
+    #[test]
+    fn mix_respects_weights_and_seed() {
+        let mut a = Mix::new(vec![(3, constant("read")), (1, constant("write"))]);
+        let ops = take(&mut a, 7, 4000);
+        let reads = ops.iter().filter(|o| o.f == "read").count();
+        assert!((2700..3300).contains(&reads), "reads {reads}");
+        let mut b = Mix::new(vec![(3, constant("read")), (1, constant("write"))]);
+        assert_eq!(ops, take(&mut b, 7, 4000), "same seed, same ops");
+        let mut c = Mix::new(vec![(3, constant("read")), (1, constant("write"))]);
+        assert_ne!(ops, take(&mut c, 8, 4000), "other seed, other ops");
+    }
+
+    #[test]
+    fn limit_and_phases() {
+        let mut g = Phases::new(vec![
+            Box::new(Limit::new(
+                2,
+                FromFn(|_: &mut ChaCha8Rng| Some(OpSpec::new("a", None, json!(1)))),
+            )),
+            Box::new(Limit::new(
+                1,
+                FromFn(|_: &mut ChaCha8Rng| Some(OpSpec::new("b", None, json!(2)))),
+            )),
+        ]);
+        let fs: Vec<String> = take(&mut g, 1, 10).into_iter().map(|o| o.f).collect();
+        assert_eq!(fs, ["a", "a", "b"]);
+    }
+
+    #[test]
+    fn mix_ends_when_parts_are_exhausted() {
+        let mut g = Mix::new(vec![
+            (
+                1,
+                Box::new(Limit::new(
+                    3,
+                    FromFn(|_: &mut ChaCha8Rng| Some(OpSpec::new("a", None, Value::Null))),
+                )),
+            ),
+            (
+                1,
+                Box::new(Limit::new(
+                    2,
+                    FromFn(|_: &mut ChaCha8Rng| Some(OpSpec::new("b", None, Value::Null))),
+                )),
+            ),
+        ]);
+        assert_eq!(take(&mut g, 3, 100).len(), 5);
+    }
+
+    #[test]
+    fn independent_moves_between_keys() {
+        let mut g = Independent::new(
+            "k",
+            10,
+            3,
+            Limit::new(
+                30,
+                FromFn(|_: &mut ChaCha8Rng| Some(OpSpec::new("read", None, Value::Null))),
+            ),
+        );
+        let ops = take(&mut g, 5, 100);
+        assert_eq!(ops.len(), 30);
+        for chunk in ops.chunks(3) {
+            assert!(chunk.iter().all(|o| o.key == chunk[0].key), "3 ops a key");
+        }
+        let keys: std::collections::BTreeSet<_> = ops.iter().map(|o| o.key.clone()).collect();
+        assert!(keys.len() > 2, "keys {keys:?}");
+    }
+
+    #[test]
+    fn stagger_delays_within_bounds() {
+        let mut g = Stagger::new(Duration::from_millis(10), FromFn(|_: &mut ChaCha8Rng| None));
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..100 {
+            assert!(g.delay(&mut rng) < Duration::from_millis(20));
+        }
+    }
+}
