@@ -63,10 +63,20 @@ pub fn log_tail(run_dir: &Path, node: &str) -> String {
     out
 }
 
+/// A free port below Linux's ephemeral range (32768-60999 by default).
+/// A killed node restarts on its old port; a port the kernel could hand out
+/// as the source port of some outgoing connection meanwhile would make that
+/// restart fail, so node ports are never taken from that range.
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..200 {
+        let port = rng.gen_range(20_000..32_768);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port in 20000-32767 on 127.0.0.1 after 200 tries")
 }
 
 impl LocalCluster {

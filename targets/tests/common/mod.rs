@@ -27,12 +27,15 @@ pub struct Cluster {
     _tmp: tempfile::TempDir,
 }
 
+/// A free port below Linux's ephemeral range, so that no outgoing connection
+/// takes it as its source port while its node is down between kill and restart.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..200)
+        .map(|_| rng.gen_range(20_000..32_768))
+        .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port in 20000-32767")
 }
 
 impl Cluster {
@@ -100,6 +103,14 @@ impl Cluster {
         // Wait until it listens.
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(&self.nodes[i].addr).is_err() {
+            let child = self.nodes[i].child.as_mut().expect("just spawned");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{} exited at start ({status}); see {}",
+                    self.nodes[i].id,
+                    self.nodes[i].dir.with_extension("log").display()
+                );
+            }
             assert!(
                 Instant::now() < deadline,
                 "{} did not start listening",
