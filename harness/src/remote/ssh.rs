@@ -84,7 +84,10 @@ impl SshRemote {
         self.check_host_key(&session)?;
         self.authenticate(&session)?;
         session.set_timeout(self.config.op_timeout.as_millis() as u32);
-        session.set_keepalive(true, 15);
+        // No libssh2 keepalive: with it on, a blocking call that is still
+        // waiting when the next keepalive falls due fails with "Timed out
+        // waiting on socket" (libssh2 polls only until then). A dead
+        // connection is found by the next call failing, and reopened.
         Ok(session)
     }
 
