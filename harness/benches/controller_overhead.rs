@@ -154,6 +154,7 @@ fn run_once(clients: usize, secs: u64) -> Run {
         config: Config {
             concurrency: clients,
             rate: 0.0,
+            stagger: Duration::ZERO,
             time_limit: Duration::from_secs(secs),
             op_timeout: Duration::from_secs(5),
             seed: 1,

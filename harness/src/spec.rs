@@ -27,6 +27,9 @@ pub struct TestSpec {
     pub concurrency: usize,
     /// Ops per second across all clients (0: unlimited).
     pub rate: f64,
+    /// Mean pause of each client before each op, seconds (`--stagger`).
+    #[serde(default)]
+    pub stagger_s: f64,
     pub seed: u64,
     /// The checker model for linearizability (`cas-register`, `kv`, ...), if any.
     #[serde(default)]

@@ -241,7 +241,13 @@ impl Client for TcpClient {
                         self.node = i;
                         self.conn = None;
                     }
-                    _ => return completion,
+                    _ => {
+                        // The node knows no leader (an election, or it is cut
+                        // off): look elsewhere for the next op.
+                        self.node = (self.node + 1) % self.nodes.len();
+                        self.conn = None;
+                        return completion;
+                    }
                 }
             }
         })
@@ -379,5 +385,51 @@ mod tests {
         // The next op goes over a fresh connection and is answered.
         let c = client.invoke(&read, Duration::from_secs(2)).await;
         assert_eq!(c, Completion::Ok { value: Value::Null });
+    }
+
+    /// A server that answers every request with `reply` (its id filled in).
+    async fn fixed_server(reply: &'static str) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            loop {
+                let (s, _) = l.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let (r, mut w) = s.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let v: Value = serde_json::from_str(&line).unwrap();
+                        let line = format!("{{\"id\":{},{reply}}}\n", v["id"]);
+                        let _ = w.write_all(line.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_that_knows_no_leader_sends_the_next_op_elsewhere() {
+        let lost = fixed_server(r#""type":"fail","error":"not-leader""#).await;
+        let leader = fixed_server(r#""type":"ok","value":7"#).await;
+        let factory = TcpClientFactory {
+            nodes: vec![("n1".into(), lost), ("n2".into(), leader)],
+        };
+        let mut client = factory.open(0, 0).await.unwrap();
+        let read = Request {
+            f: "read".into(),
+            key: None,
+            value: Value::Null,
+        };
+        let timeout = Duration::from_secs(2);
+        let first = client.invoke(&read, timeout).await;
+        assert_eq!(
+            first,
+            Completion::Fail {
+                error: "not-leader".into()
+            }
+        );
+        let second = client.invoke(&read, timeout).await;
+        assert_eq!(second, Completion::Ok { value: json!(7) });
     }
 }

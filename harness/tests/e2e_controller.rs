@@ -81,6 +81,7 @@ fn run(durable: bool, seed: u64) -> (Verdict, usize, std::path::PathBuf) {
         config: Config {
             concurrency: 4,
             rate: 200.0,
+            stagger: Duration::ZERO,
             time_limit: Duration::from_secs(6),
             op_timeout: Duration::from_secs(1),
             seed,

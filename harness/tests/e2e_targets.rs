@@ -130,6 +130,46 @@ fn raft_kv_passes_leader_aware_faults() {
     assert_eq!(code, 0, "false alarm under leader-aware faults:\n{out}");
 }
 
+/// Clients that pause between ops (so a new leader has a quiet moment) and
+/// add unique elements (so a lost acknowledged add shows in the final read).
+const FIGURE_8_CLIENTS: [&str; 8] = [
+    "--workload",
+    "set",
+    "--concurrency",
+    "10",
+    "--stagger",
+    "0.5",
+    "--rate",
+    "0",
+];
+
+/// Old-term entries committed by counting replicas: the figure-8 nemesis
+/// plays Raft's Figure 8 and acknowledged adds are overwritten.
+#[test]
+fn raft_kv_early_commit_is_caught() {
+    let args = [
+        &["--target", "raft-kv", "--bug", "early-commit"][..],
+        &FIGURE_8_CLIENTS,
+    ]
+    .concat();
+    caught(&args, "figure-8");
+}
+
+/// The same sequence on the correct Raft loses nothing.
+#[test]
+fn raft_kv_set_passes_figure_8() {
+    if !targets_built() {
+        return;
+    }
+    let args = [
+        &["--target", "raft-kv", "--nemesis", "figure-8"][..],
+        &FIGURE_8_CLIENTS,
+    ]
+    .concat();
+    let (code, out) = faultline_test(&args, 11);
+    assert_eq!(code, 0, "false alarm under figure-8:\n{out}");
+}
+
 #[test]
 fn paxos_no_prepare_quorum_is_caught() {
     caught(

@@ -92,6 +92,7 @@ fn run(
         config: Config {
             concurrency: 4,
             rate: 200.0,
+            stagger: Duration::ZERO,
             time_limit: Duration::from_secs(6),
             op_timeout: Duration::from_secs(1),
             seed,

@@ -339,7 +339,7 @@ impl<S: StateMachine> Raft<S> {
             let _ = reply.send(Outcome::ok(json!({
                 "id": self.cfg.id, "role": self.role.name(), "term": self.term,
                 "leader": self.leader, "voted_for": self.voted_for, "commit": self.commit, "applied": self.applied,
-                "last_index": self.last_index(), "snapshot_index": self.snap_index,
+                "last_index": self.last_index(), "last_term": self.last_term(), "snapshot_index": self.snap_index,
             })));
             return;
         }

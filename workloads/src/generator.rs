@@ -49,6 +49,18 @@ pub trait Gen: Send {
     }
 }
 
+impl<G: Gen + ?Sized> Gen for Box<G> {
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> Option<OpSpec> {
+        (**self).next(rng)
+    }
+    fn observe(&mut self, op: &OpSpec, outcome: &Outcome) {
+        (**self).observe(op, outcome)
+    }
+    fn delay(&mut self, rng: &mut ChaCha8Rng) -> Duration {
+        (**self).delay(rng)
+    }
+}
+
 /// A generator from a closure.
 pub struct FromFn<F>(pub F);
 
@@ -141,8 +153,8 @@ impl<G: Gen> Gen for Limit<G> {
     }
 }
 
-/// Waits a random time in `0..2*mean` before each op, so workers do not move
-/// in lockstep.
+/// Waits a random time in `0..2*mean` before each op (after any pause of the
+/// inner generator), so workers do not move in lockstep.
 pub struct Stagger<G> {
     inner: G,
     mean: Duration,
@@ -161,12 +173,14 @@ impl<G: Gen> Gen for Stagger<G> {
     fn observe(&mut self, op: &OpSpec, outcome: &Outcome) {
         self.inner.observe(op, outcome)
     }
+    /// The inner generator's own pause, plus the stagger.
     fn delay(&mut self, rng: &mut ChaCha8Rng) -> Duration {
+        let own = self.inner.delay(rng);
         let max = self.mean.as_nanos() as u64 * 2;
         if max == 0 {
-            return Duration::ZERO;
+            return own;
         }
-        Duration::from_nanos(rng.gen_range(0..max))
+        own + Duration::from_nanos(rng.gen_range(0..max))
     }
 }
 
@@ -343,5 +357,29 @@ mod tests {
         for _ in 0..100 {
             assert!(g.delay(&mut rng) < Duration::from_millis(20));
         }
+    }
+
+    /// A generator that pauses 50 ms before each op.
+    struct Paced;
+
+    impl Gen for Paced {
+        fn next(&mut self, _rng: &mut ChaCha8Rng) -> Option<OpSpec> {
+            None
+        }
+        fn delay(&mut self, _rng: &mut ChaCha8Rng) -> Duration {
+            Duration::from_millis(50)
+        }
+    }
+
+    #[test]
+    fn stagger_adds_to_the_inner_pause_and_boxes_pass_it_on() {
+        let boxed: Box<dyn Gen> = Box::new(Paced);
+        let mut g = Stagger::new(Duration::from_millis(10), boxed);
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let delays: Vec<Duration> = (0..100).map(|_| g.delay(&mut rng)).collect();
+        assert!(delays
+            .iter()
+            .all(|d| *d >= Duration::from_millis(50) && *d < Duration::from_millis(70)));
+        assert!(delays.iter().any(|d| *d > Duration::from_millis(55)));
     }
 }

@@ -54,6 +54,11 @@ pub struct Args {
     /// Ops per second over all workers (0: as fast as the system answers).
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
+    /// Mean seconds each client waits before each op (a random 0 to twice
+    /// this), as Jepsen's stagger: clients that pause between ops leave the
+    /// cluster moments without client traffic (0: no pause).
+    #[arg(long, default_value_t = 0.0)]
+    pub stagger: f64,
     /// Seconds before an unanswered op counts as info.
     #[arg(long, default_value_t = 2.0)]
     pub op_timeout: f64,
@@ -118,8 +123,10 @@ fn validate(args: &Args) -> anyhow::Result<Workload> {
         }
     }
     let non_negative = |v: f64| v >= 0.0 && v.is_finite();
-    if !non_negative(args.rate) || !non_negative(args.settle) {
-        return Err(bad_input("--rate and --settle must be zero or positive"));
+    if !non_negative(args.rate) || !non_negative(args.settle) || !non_negative(args.stagger) {
+        return Err(bad_input(
+            "--rate, --settle and --stagger must be zero or positive",
+        ));
     }
     if args.test_count == 0 {
         return Err(bad_input("--test-count must be at least 1"));
@@ -258,6 +265,7 @@ fn run_one(
         time_limit_s: args.time_limit,
         concurrency: args.concurrency,
         rate: args.rate,
+        stagger_s: args.stagger,
         seed,
         model: workload.model.map(str::to_string),
         bugs: args.bugs.clone(),
@@ -351,6 +359,7 @@ fn run_one(
         config: controller::Config {
             concurrency: args.concurrency,
             rate: args.rate,
+            stagger: Duration::from_secs_f64(args.stagger),
             time_limit: Duration::from_secs_f64(args.time_limit),
             op_timeout: Duration::from_secs_f64(args.op_timeout),
             seed,

@@ -17,6 +17,7 @@ use crate::cluster::Cluster;
 use crate::nemesis;
 use crate::store::writer::Recorder;
 use faultline_checkers::history::{OpType, Process};
+use faultline_workloads::generator::Stagger;
 use faultline_workloads::{Gen, OpSpec, Outcome, Workload};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -33,6 +34,8 @@ pub struct Config {
     pub concurrency: usize,
     /// Ops per second over all workers; 0 for unlimited.
     pub rate: f64,
+    /// Mean pause of each worker before each op (0 for none).
+    pub stagger: Duration,
     pub time_limit: Duration,
     /// An op without an answer within this time is `info` ("timeout").
     pub op_timeout: Duration,
@@ -103,7 +106,10 @@ impl Controller {
         for w in 0..cfg.concurrency {
             let this = self.worker_ctx(w);
             let stop = stop.clone();
-            let gen = self.workload.generator(w);
+            let mut gen = self.workload.generator(w);
+            if !cfg.stagger.is_zero() {
+                gen = Box::new(Stagger::new(cfg.stagger, gen));
+            }
             tasks.push(tokio::spawn(
                 async move { this.run(gen, deadline, stop).await },
             ));

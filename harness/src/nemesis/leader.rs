@@ -16,15 +16,16 @@
 //!   the term the first half won. A node that remembers its vote refuses the
 //!   second candidate; one that forgets it (votedFor not durable) elects two
 //!   leaders in one term, one on each side of the bridge.
-//! - `figure-8`: the sequence of Raft's Figure 8. The leader `l1` and one
-//!   follower are cut off together, so `l1`'s newest entries reach that
-//!   follower only; as soon as the others elect `l2`, `l2` is cut off alone
-//!   (its first entries stay on it); as soon as `l1` or its follower leads
-//!   again (in a newer term, re-replicating the old-term entries to a
-//!   majority), that leader is cut off alone, so `l2`, whose last entry has
-//!   the newer term, can win and overwrite them. A leader that counts
-//!   replicas of old-term entries to commit them has by then acknowledged
-//!   or served entries that are now gone.
+//! - `figure-8`: the sequence of Raft's Figure 8. The leader `l1` is cut
+//!   off, so the entries its clients hand it (X) stay on it; as soon as the
+//!   others elect `l2`, `l2` is cut off too (its entries, Y, of a newer term,
+//!   stay on it) and the rest hear only `l1`, which alone can win them with
+//!   X. The moment `l1`, leading again, reports a commit index that covers
+//!   X, it is cut off and the rest hear only `l2`, whose newer last term
+//!   wins. A leader that committed X by counting replicas, with no entry of
+//!   its own term beside it, has by then acknowledged entries that `l2` now
+//!   overwrites. Clients that pause between ops (`--stagger`) leave it the
+//!   quiet moment this needs.
 //!
 //! Nodes that do not answer `status` count as unknown; the faults then fall
 //! back to a node chosen from the seeded random stream.
@@ -51,6 +52,10 @@ pub struct Status {
     pub leader: Option<String>,
     /// The node it voted for in `term`, when it says.
     pub voted_for: Option<String>,
+    /// Its commit index, and its log's last index and last term, when it says.
+    pub commit: Option<u64>,
+    pub last_index: Option<u64>,
+    pub last_term: Option<u64>,
 }
 
 /// Parses the value of a `status` reply (`{"role":..,"term":..,"leader":..}`).
@@ -66,6 +71,9 @@ pub fn parse_status(value: &Value) -> Option<Status> {
             .get("voted_for")
             .and_then(Value::as_str)
             .map(str::to_string),
+        commit: value.get("commit").and_then(Value::as_u64),
+        last_index: value.get("last_index").and_then(Value::as_u64),
+        last_term: value.get("last_term").and_then(Value::as_u64),
     })
 }
 
@@ -194,6 +202,26 @@ impl Until<'_> {
                 return Some(st);
             }
             std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Polls one node's status every 2 ms (a step that must act within a
+    /// few milliseconds of a change) until `done` says yes or `limit` passes.
+    fn poll_one(
+        &self,
+        node: &NodeInfo,
+        limit: Duration,
+        done: impl Fn(&Status) -> bool,
+    ) -> Option<Status> {
+        let end = Instant::now() + limit;
+        while Instant::now() < end && !self.over() {
+            if let Some(st) = status(&node.client_addr, Duration::from_millis(150)) {
+                if done(&st) {
+                    return Some(st);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
         None
     }
@@ -353,63 +381,80 @@ fn figure_8(
     nodes: &[NodeInfo],
     l1: usize,
     hold: Duration,
-    rng: &mut ChaCha8Rng,
+    _rng: &mut ChaCha8Rng,
     until: &Until,
 ) {
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let n = names.len();
-    let end = Instant::now() + hold.max(Duration::from_secs(2));
+    let end = Instant::now() + hold.max(Duration::from_secs(4));
+    let limit = || end.saturating_duration_since(Instant::now());
     let term0 = statuses(nodes)[l1].as_ref().map_or(0, |s| s.term);
-    let others: Vec<usize> = (0..n).filter(|&i| i != l1).collect();
-    let buddy = *others.choose(rng).expect("n >= 2");
-    let pair = vec![l1, buddy];
-    let rest: Vec<usize> = others.iter().copied().filter(|&i| i != buddy).collect();
-    let side = |g: &[usize]| g.iter().map(|&i| names[i].clone()).collect::<Vec<_>>();
-    // 1. The leader and one follower alone: its new entries reach only that follower.
+    let others: Vec<usize> = (0..names.len()).filter(|&i| i != l1).collect();
+    // 1. The leader alone: the entries clients hand it now (X, of its term)
+    // reach no one, and their clients wait.
     let p1 = Fault::Partition {
         shape: "figure-8",
-        grudge: shapes::components(&[side(&pair), side(&rest)]),
+        grudge: isolate(&names, l1),
     };
-    s.start(
-        &p1,
-        json!({"step": 1, "leader": names[l1], "with": names[buddy]}),
-    );
-    let step = |want: &[usize], term: u64, limit: Duration| {
-        until
-            .poll(nodes, limit, |st| new_leader(st, want, term).is_some())
-            .and_then(|st| new_leader(&st, want, term))
-    };
-    let limit = || end.saturating_duration_since(Instant::now());
-    // 2. The others elect l2: cut it off at once, before its entries spread.
-    let Some((l2, t2)) = step(&rest, term0, limit()) else {
+    s.start(&p1, json!({"step": 1, "leader": names[l1]}));
+    // 2. The others elect l2: cut it off at once, so the entries clients
+    // hand it (Y, of a newer term) stay on it alone; the rest hear only l1,
+    // which alone can win them with X at the end of its log.
+    let Some((l2, t2)) = until
+        .poll(nodes, limit(), |st| {
+            new_leader(st, &others, term0).is_some()
+        })
+        .and_then(|st| new_leader(&st, &others, term0))
+    else {
         s.stop(&p1);
         return;
     };
+    let spokes: Vec<String> = others
+        .iter()
+        .filter(|&&i| i != l2)
+        .map(|&i| names[i].clone())
+        .collect();
     let p2 = Fault::Partition {
         shape: "figure-8",
-        grudge: isolate(&names, l2),
+        grudge: shapes::star(&names, &names[l1], &spokes),
     };
     s.switch(
         &p1,
         &p2,
         json!({"step": 2, "leader": names[l2], "term": t2}),
     );
-    // 3. l1 or its follower (the longest logs) leads again: cut it off at once.
-    let Some((l3, t3)) = step(&pair, t2, limit()) else {
+    let st1 = status(&nodes[l1].client_addr, Duration::from_millis(150));
+    let x_end = st1.as_ref().and_then(|st| st.last_index).unwrap_or(0);
+    let x_from = st1.as_ref().and_then(|st| st.commit).unwrap_or(0);
+    // 3. l1 leads again. The moment its commit index covers X, cut it off and
+    // let the rest hear only l2. A correct leader commits X only together
+    // with an entry of its new term, which outranks Y; a leader that
+    // committed X by counting replicas has nothing newer than X out there,
+    // so l2 wins with Y and overwrites X.
+    let Some(st3) = until.poll_one(&nodes[l1], limit(), |st| {
+        st.role == "leader" && st.term > t2 && st.commit.unwrap_or(0) >= x_end
+    }) else {
         s.stop(&p2);
         return;
     };
     let p3 = Fault::Partition {
         shape: "figure-8",
-        grudge: isolate(&names, l3),
+        grudge: shapes::star(&names, &names[l2], &spokes),
     };
     s.switch(
         &p2,
         &p3,
-        json!({"step": 3, "leader": names[l3], "term": t3}),
+        json!({"step": 3, "leader": names[l1], "term": st3.term, "commit": st3.commit,
+               "x": [x_from, x_end]}),
     );
-    // 4. l2 may now win over entries l3 committed by counting.
-    until.sleep(end.saturating_duration_since(Instant::now()));
+    // Who holds what, for the run's log: Y on l2, and whether the rest got
+    // any entry of l1's new term.
+    let st = statuses(nodes);
+    let last_terms: Vec<Value> = st
+        .iter()
+        .map(|o| json!(o.as_ref().and_then(|s| s.last_term)))
+        .collect();
+    (s.log)(&format!("figure-8 last terms after step 3: {last_terms:?}"));
+    until.sleep(limit());
     s.stop(&p3);
 }
 
@@ -424,6 +469,9 @@ mod tests {
             term,
             leader: None,
             voted_for: None,
+            commit: None,
+            last_index: None,
+            last_term: None,
         })
     }
 

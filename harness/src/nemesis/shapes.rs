@@ -87,6 +87,30 @@ pub fn majorities_ring(ring: &[String]) -> Grudge {
     g
 }
 
+/// A star: the nodes of `spokes` hear only `hub` (and it hears them all);
+/// every other node hears no one.
+pub fn star(names: &[String], hub: &str, spokes: &[String]) -> Grudge {
+    let mut g = Grudge::new();
+    for node in names {
+        let hears: BTreeSet<&str> = if node == hub {
+            spokes.iter().map(String::as_str).collect()
+        } else if spokes.contains(node) {
+            [hub].into()
+        } else {
+            BTreeSet::new()
+        };
+        let drops: BTreeSet<String> = names
+            .iter()
+            .filter(|m| *m != node && !hears.contains(m.as_str()))
+            .cloned()
+            .collect();
+        if !drops.is_empty() {
+            g.insert(node.clone(), drops);
+        }
+    }
+    g
+}
+
 /// Two halves that cannot talk, and one node that talks to both.
 pub fn bridge(nodes: &[String]) -> Grudge {
     let mid = nodes.len() / 2;
@@ -106,6 +130,21 @@ mod tests {
 
     fn hears(g: &Grudge, a: &str, b: &str) -> bool {
         a == b || !g.get(a).is_some_and(|s| s.contains(b))
+    }
+
+    #[test]
+    fn star_spokes_hear_only_the_hub_and_the_rest_no_one() {
+        let n = names(5);
+        let g = star(&n, "n1", &["n3".into(), "n4".into(), "n5".into()]);
+        for spoke in ["n3", "n4", "n5"] {
+            assert!(hears(&g, spoke, "n1") && hears(&g, "n1", spoke));
+            for other in ["n2", "n3", "n4", "n5"] {
+                assert_eq!(hears(&g, spoke, other), spoke == other, "{spoke} {other}");
+            }
+        }
+        for other in ["n1", "n3", "n4", "n5"] {
+            assert!(!hears(&g, "n2", other) && !hears(&g, other, "n2"));
+        }
     }
 
     #[test]

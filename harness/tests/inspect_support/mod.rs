@@ -246,6 +246,7 @@ pub fn spec(name: &str, ops: usize) -> TestSpec {
         time_limit_s: 30.0,
         concurrency: 5,
         rate: 0.0,
+        stagger_s: 0.0,
         seed: ops as u64,
         model: Some("cas-register".into()),
         bugs: vec![],
