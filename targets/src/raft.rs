@@ -290,6 +290,20 @@ impl<S: StateMachine> Raft<S> {
         self.outbox.push((to.to_string(), msg));
     }
 
+    /// Answers an append or snapshot from `to` in our current term.
+    fn answer_append(&mut self, to: &str, ok: bool, index: u64, seq: u64) {
+        let term = self.term;
+        self.send(
+            to,
+            Msg::AppendResp {
+                term,
+                ok,
+                index,
+                seq,
+            },
+        );
+    }
+
     fn set_hard_state(&mut self, term: u64, voted_for: Option<String>) {
         if term != self.term || voted_for != self.voted_for {
             self.term = term;
@@ -630,40 +644,16 @@ impl<S: StateMachine> Raft<S> {
                 seq,
             } => {
                 if term < self.term {
-                    self.send(
-                        &from,
-                        Msg::AppendResp {
-                            term: self.term,
-                            ok: false,
-                            index: 0,
-                            seq,
-                        },
-                    );
+                    self.answer_append(&from, false, 0, seq);
                     return;
                 }
                 self.accept_leader(&from);
                 let (ok, index) = self.append_from_leader(prev_index, prev_term, entries, commit);
-                self.send(
-                    &from,
-                    Msg::AppendResp {
-                        term: self.term,
-                        ok,
-                        index,
-                        seq,
-                    },
-                );
+                self.answer_append(&from, ok, index, seq);
             }
             Msg::Snap { term, snap, seq } => {
                 if term < self.term {
-                    self.send(
-                        &from,
-                        Msg::AppendResp {
-                            term: self.term,
-                            ok: false,
-                            index: 0,
-                            seq,
-                        },
-                    );
+                    self.answer_append(&from, false, 0, seq);
                     return;
                 }
                 self.accept_leader(&from);
@@ -672,15 +662,7 @@ impl<S: StateMachine> Raft<S> {
                     tracing::error!("installing snapshot failed: {e}");
                     return;
                 }
-                self.send(
-                    &from,
-                    Msg::AppendResp {
-                        term: self.term,
-                        ok: true,
-                        index,
-                        seq,
-                    },
-                );
+                self.answer_append(&from, true, index, seq);
             }
             Msg::AppendResp {
                 term,

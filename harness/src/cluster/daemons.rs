@@ -2,12 +2,14 @@
 //! netns and ssh clusters share (start, wait until ready, kill, restart,
 //! pause, resume, clock offsets, unexpected deaths).
 
-use super::{Db, NodeInfo, NodeLaunch, NodeState, ReadyCheck, Step};
+use super::{Cluster, Db, NodeInfo, NodeLaunch, NodeState, ReadyCheck, Step};
 use crate::clock::{self, ClockFaults};
+use crate::net::Net;
 use crate::remote::daemon::{Daemon, ProcState};
 use crate::remote::parallel::on_all;
 use crate::remote::Remote;
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -253,5 +255,49 @@ impl ClockFaults for DaemonNodes {
             None => Ok(()),
         })?;
         Ok(())
+    }
+}
+
+/// A cluster of [`DaemonNodes`] on hosts (`netns`, `ssh`): node faults go to
+/// the daemons, network faults to `net`; only the teardown differs.
+pub trait DaemonCluster: Send + Sync {
+    fn daemons(&self) -> &DaemonNodes;
+    fn net_faults(&self) -> &dyn Net;
+    /// [`Cluster::teardown`]: heal, stop the nodes, collect their files and
+    /// remove what the cluster created. Safe to call twice.
+    fn tear_down(&self, run_dir: &Path) -> anyhow::Result<()>;
+}
+
+impl<T: DaemonCluster> Cluster for T {
+    fn nodes(&self) -> &[NodeInfo] {
+        &self.daemons().infos
+    }
+    fn state(&self, node: usize) -> NodeState {
+        self.daemons().state(node)
+    }
+    fn kill(&self, node: usize) -> anyhow::Result<()> {
+        self.daemons().kill(node)
+    }
+    fn restart(&self, node: usize) -> anyhow::Result<()> {
+        self.daemons().restart(node)
+    }
+    fn pause(&self, node: usize) -> anyhow::Result<()> {
+        self.daemons().pause(node)
+    }
+    fn resume(&self, node: usize) -> anyhow::Result<()> {
+        self.daemons().resume(node)
+    }
+    fn net(&self) -> &dyn Net {
+        self.net_faults()
+    }
+    fn unexpected_deaths(&self) -> Vec<(String, String)> {
+        self.daemons().unexpected_deaths()
+    }
+    fn clock(&self) -> Option<&dyn ClockFaults> {
+        let d = self.daemons();
+        d.has_clock().then_some(d as &dyn ClockFaults)
+    }
+    fn teardown(&self, run_dir: &Path) -> anyhow::Result<()> {
+        self.tear_down(run_dir)
     }
 }

@@ -7,9 +7,9 @@
 //! cleanup removes exactly ours: at teardown, on drop, and for clusters whose
 //! owner died, at the next run or `faultline heal --cluster netns`.
 
-use super::daemons::{DaemonNodes, NodeSlot};
-use super::{Cluster, Db, NodeInfo, NodeLaunch, NodeState};
-use crate::clock::{self, ClockFaults};
+use super::daemons::{DaemonCluster, DaemonNodes, NodeSlot};
+use super::{Cluster, Db, NodeInfo, NodeLaunch};
+use crate::clock;
 use crate::net::iptables::{self, IptablesNet};
 use crate::net::Net;
 use crate::remote::daemon::Daemon;
@@ -159,39 +159,16 @@ impl NetnsCluster {
     }
 }
 
-impl Cluster for NetnsCluster {
-    fn nodes(&self) -> &[NodeInfo] {
-        &self.nodes.infos
+impl DaemonCluster for NetnsCluster {
+    fn daemons(&self) -> &DaemonNodes {
+        &self.nodes
     }
-    fn state(&self, node: usize) -> NodeState {
-        self.nodes.state(node)
-    }
-    fn kill(&self, node: usize) -> anyhow::Result<()> {
-        self.nodes.kill(node)
-    }
-    fn restart(&self, node: usize) -> anyhow::Result<()> {
-        self.nodes.restart(node)
-    }
-    fn pause(&self, node: usize) -> anyhow::Result<()> {
-        self.nodes.pause(node)
-    }
-    fn resume(&self, node: usize) -> anyhow::Result<()> {
-        self.nodes.resume(node)
-    }
-    fn net(&self) -> &dyn Net {
+    fn net_faults(&self) -> &dyn Net {
         &self.net
-    }
-    fn unexpected_deaths(&self) -> Vec<(String, String)> {
-        self.nodes.unexpected_deaths()
-    }
-    fn clock(&self) -> Option<&dyn ClockFaults> {
-        self.nodes
-            .has_clock()
-            .then_some(&self.nodes as &dyn ClockFaults)
     }
     /// Node logs are written straight into the run directory, so there is
     /// nothing to collect: stop the nodes and remove the namespaces.
-    fn teardown(&self, _run_dir: &Path) -> anyhow::Result<()> {
+    fn tear_down(&self, _run_dir: &Path) -> anyhow::Result<()> {
         let mut done = self.torn_down.lock().unwrap();
         if *done {
             return Ok(());

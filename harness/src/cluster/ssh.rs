@@ -7,9 +7,9 @@
 //! whatever an earlier, crashed run left there (its iptables rules, its node
 //! processes under the remote directory).
 
-use super::daemons::{DaemonNodes, NodeSlot};
-use super::{Cluster, Db, NodeInfo, NodeLaunch, NodeState};
-use crate::clock::{self, ClockFaults};
+use super::daemons::{DaemonCluster, DaemonNodes, NodeSlot};
+use super::{Db, NodeInfo, NodeLaunch};
+use crate::clock;
 use crate::net::iptables::{self, IptablesNet};
 use crate::net::Net;
 use crate::remote::daemon::{self, Daemon};
@@ -231,39 +231,16 @@ pub fn clean_host(
     Ok((rules, killed))
 }
 
-impl Cluster for SshCluster {
-    fn nodes(&self) -> &[NodeInfo] {
-        &self.nodes.infos
+impl DaemonCluster for SshCluster {
+    fn daemons(&self) -> &DaemonNodes {
+        &self.nodes
     }
-    fn state(&self, node: usize) -> NodeState {
-        self.nodes.state(node)
-    }
-    fn kill(&self, node: usize) -> anyhow::Result<()> {
-        self.nodes.kill(node)
-    }
-    fn restart(&self, node: usize) -> anyhow::Result<()> {
-        self.nodes.restart(node)
-    }
-    fn pause(&self, node: usize) -> anyhow::Result<()> {
-        self.nodes.pause(node)
-    }
-    fn resume(&self, node: usize) -> anyhow::Result<()> {
-        self.nodes.resume(node)
-    }
-    fn net(&self) -> &dyn Net {
+    fn net_faults(&self) -> &dyn Net {
         &self.net
-    }
-    fn unexpected_deaths(&self) -> Vec<(String, String)> {
-        self.nodes.unexpected_deaths()
-    }
-    fn clock(&self) -> Option<&dyn ClockFaults> {
-        self.nodes
-            .has_clock()
-            .then_some(&self.nodes as &dyn ClockFaults)
     }
     /// Heal, stop the nodes, download each node's files (logs, data) into
     /// `run_dir/nodes/<node>/`, then remove the node directories on the hosts.
-    fn teardown(&self, run_dir: &Path) -> anyhow::Result<()> {
+    fn tear_down(&self, run_dir: &Path) -> anyhow::Result<()> {
         let mut done = self.torn_down.lock().unwrap();
         if *done {
             return Ok(());
