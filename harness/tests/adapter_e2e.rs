@@ -2,22 +2,15 @@
 //! run finishes, the history is checked valid, the broken ops are `info` with
 //! a message that says what happened, and faultline.log tells of the restart.
 
-use std::path::{Path, PathBuf};
+#[path = "support/run_dir.rs"]
+mod support;
+
+use std::path::PathBuf;
 use std::process::Command;
+use support::only_run;
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flaky-system.toml")
-}
-
-/// The single run directory under `store`.
-fn run_dir(store: &Path) -> PathBuf {
-    let test_dir = store.join("flaky-register");
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(&test_dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", test_dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs.pop().unwrap()
 }
 
 /// Runs a short test against the fixture adapter misbehaving as `mode` at its
@@ -62,7 +55,7 @@ fn run(mode: &str, at: usize) -> (Vec<String>, String) {
         "mode {mode}: not valid\nstdout: {stdout}\nstderr: {stderr}"
     );
     assert!(stdout.contains("verdict: valid"), "{stdout}");
-    let dir = run_dir(&store);
+    let dir = only_run(&store, "flaky-register");
     let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
     let infos = history
         .lines()

@@ -3,61 +3,20 @@
 //! kills and pauses. The durable server must pass; the forgetful one (state
 //! in memory, lost on SIGKILL) must be caught.
 
+#[path = "support/py_register.rs"]
+mod support;
+
 use faultline::client::ClientFactory;
 use faultline::cluster::local::LocalCluster;
-use faultline::cluster::{Cluster, Db, NodeLaunch};
+use faultline::cluster::Cluster;
 use faultline::controller::{Config, Controller, Live};
 use faultline::store::writer::Recorder;
 use faultline::tcp_client::TcpClientFactory;
 use faultline_checkers::Verdict;
 use faultline_workloads::Workload;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct PyRegister {
-    durable: bool,
-}
-
-impl Db for PyRegister {
-    fn name(&self) -> &str {
-        "py-register"
-    }
-    fn command(&self, node: &NodeLaunch) -> anyhow::Result<Vec<String>> {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/single_register_node.py");
-        let mut cmd = vec![
-            "python3".to_string(),
-            script.display().to_string(),
-            "--id".into(),
-            node.name.clone(),
-            "--listen".into(),
-            node.listen.clone(),
-            "--data-dir".into(),
-            node.data_dir.display().to_string(),
-        ];
-        if self.durable {
-            cmd.push("--durable".into());
-        }
-        Ok(cmd)
-    }
-}
-
-fn python_available() -> bool {
-    let ok = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("pass")
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 is required in CI"
-        );
-        eprintln!("skipping: install python3");
-    }
-    ok
-}
+use support::{python_available, PyRegister};
 
 fn run(durable: bool, seed: u64) -> (Verdict, usize, std::path::PathBuf) {
     let rt = tokio::runtime::Runtime::new().unwrap();

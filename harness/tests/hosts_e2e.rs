@@ -4,68 +4,29 @@
 //! valid, node logs are collected, and no rule or process is left behind.
 //! A server that forgets on SIGKILL is caught the same way.
 
+#[path = "support/py_register.rs"]
+mod py_register;
 #[path = "support/netfaults.rs"]
 mod support;
 
 use faultline::client::ClientFactory;
 use faultline::cluster::netns::{NetnsCluster, NetnsOptions};
 use faultline::cluster::ssh::{SshCluster, SshOptions};
-use faultline::cluster::{Cluster, Db, NodeLaunch};
+use faultline::cluster::Cluster;
 use faultline::controller::{Config, Controller, Live};
 use faultline::remote::ssh::SshConfig;
 use faultline::store::writer::Recorder;
 use faultline::tcp_client::TcpClientFactory;
 use faultline_checkers::Verdict;
 use faultline_workloads::Workload;
+use py_register::{python_available, PyRegister};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use support::Hosts;
 
-struct PyRegister {
-    durable: bool,
-}
-
-impl Db for PyRegister {
-    fn name(&self) -> &str {
-        "py-register"
-    }
-    fn command(&self, node: &NodeLaunch) -> anyhow::Result<Vec<String>> {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/single_register_node.py");
-        let mut cmd = vec![
-            "python3".to_string(),
-            script.display().to_string(),
-            "--id".into(),
-            node.name.clone(),
-            "--listen".into(),
-            node.listen.clone(),
-            "--data-dir".into(),
-            node.data_dir.display().to_string(),
-        ];
-        if self.durable {
-            cmd.push("--durable".into());
-        }
-        Ok(cmd)
-    }
-}
-
 fn ready() -> bool {
-    if !support::prerequisites() {
-        return false;
-    }
-    let python = std::process::Command::new("python3")
-        .args(["-c", "pass"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !python {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 is required in CI"
-        );
-        eprintln!("SKIPPED: install python3");
-    }
-    python
+    support::prerequisites() && python_available()
 }
 
 /// Run the controller for a few seconds against `cluster`, clients on n1

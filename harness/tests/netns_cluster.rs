@@ -227,11 +227,51 @@ fn clock_offsets_reach_a_running_node_through_libfaketime() {
     cluster.teardown(dir.path()).unwrap();
 }
 
+/// Sends `text` and asserts no echo comes back within 1.5 s: the traffic is
+/// held by `fault`, not answered and not reset.
+fn send_and_expect_silence(
+    conn: &mut std::net::TcpStream,
+    reader: &mut std::io::BufReader<std::net::TcpStream>,
+    text: &str,
+    fault: &str,
+) {
+    use std::io::{BufRead, ErrorKind, Write};
+    writeln!(conn, "{text}").unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut line = String::new();
+    let err = reader
+        .read_line(&mut line)
+        .expect_err(&format!("a reply came through {fault}"));
+    assert!(
+        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "the connection broke instead of stalling: {err}"
+    );
+}
+
+/// After a heal, the held `text` arrives (echoed) within 15 s.
+fn expect_held_line(
+    conn: &mut std::net::TcpStream,
+    reader: &mut std::io::BufReader<std::net::TcpStream>,
+    text: &str,
+) {
+    use std::io::BufRead;
+    conn.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(
+        line,
+        format!("{text}\n"),
+        "the held message was not delivered after the heal"
+    );
+}
+
 /// A partition acts on connections already open: their traffic is held (a
 /// cut cable, not a reset) and flows again after the heal.
 #[test]
 fn an_open_connection_is_blackholed_then_resumes() {
-    use std::io::{BufRead, BufReader, ErrorKind, Write};
+    use std::io::{BufRead, BufReader, Write};
     if !support::prerequisites() {
         return;
     }
@@ -249,27 +289,9 @@ fn an_open_connection_is_blackholed_then_resumes() {
     let mut grudge = Grudge::new();
     grudge.insert("n1".into(), ["n2".to_string()].into());
     cluster.net().apply(&NetFault::Partition(grudge)).unwrap();
-    writeln!(conn, "during").unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(1500)))
-        .unwrap();
-    line.clear();
-    let err = reader
-        .read_line(&mut line)
-        .expect_err("a reply came through the partition");
-    assert!(
-        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
-        "the connection broke instead of stalling: {err}"
-    );
-
+    send_and_expect_silence(&mut conn, &mut reader, "during", "the partition");
     cluster.net().heal().unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    line.clear();
-    reader.read_line(&mut line).unwrap();
-    assert_eq!(
-        line, "during\n",
-        "the held message was not delivered after the heal"
-    );
+    expect_held_line(&mut conn, &mut reader, "during");
     cluster.teardown(dir.path()).unwrap();
 }
 
@@ -292,26 +314,10 @@ fn stall_holds_and_reset_breaks_open_connections() {
     let mut conn = support::connect_from(&cluster.netns(1), &n1).unwrap();
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     cluster.net().apply(&NetFault::Stall(link.clone())).unwrap();
-    writeln!(conn, "held").unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(1500)))
-        .unwrap();
-    let mut line = String::new();
-    let err = reader
-        .read_line(&mut line)
-        .expect_err("a reply came through the stall");
-    assert!(
-        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
-        "{err}"
-    );
+    send_and_expect_silence(&mut conn, &mut reader, "held", "the stall");
     cluster.net().heal().unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    line.clear();
-    reader.read_line(&mut line).unwrap();
-    assert_eq!(
-        line, "held\n",
-        "the held message was not delivered after the heal"
-    );
+    expect_held_line(&mut conn, &mut reader, "held");
+    let mut line = String::new();
 
     // Reset: the connection's next packet meets an RST.
     let ns1 = cluster.netns(0);

@@ -9,11 +9,11 @@ mod common;
 
 use common::{assert_linearizable, Recorder};
 use faultline::adapter::AdapterFactory;
-use faultline::client::{ClientFactory, Completion, Request};
+use faultline::client::{ClientFactory, Completion};
 use faultline::cluster::local::LocalCluster;
 use faultline::cluster::Cluster;
 use faultline::system::{SystemConfig, SystemDb};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,20 +76,10 @@ async fn etcd_through_the_python_adapter_survives_a_kill() {
             let mut i = 0i64;
             while started.elapsed() < Duration::from_secs(8) {
                 i += 1;
-                let value = worker as i64 * 1000 + i;
-                let (f, arg) = match i % 3 {
-                    0 => ("write", json!(value)),
-                    1 => ("read", Value::Null),
-                    _ => ("cas", json!([last_read, value])),
-                };
-                let request = Request {
-                    f: f.into(),
-                    key: Some("r".into()),
-                    value: arg,
-                };
+                let request = common::register_op(worker, i, &last_read);
                 recorder.invoke(process, &request);
                 let completion = client.invoke(&request, op_timeout).await;
-                if let (true, Completion::Ok { value }) = (f == "read", &completion) {
+                if let (true, Completion::Ok { value }) = (request.f == "read", &completion) {
                     last_read = value.clone();
                 }
                 match completion {

@@ -8,12 +8,12 @@ mod common;
 
 use common::{assert_linearizable, Recorder};
 use faultline::adapter::AdapterFactory;
-use faultline::client::{ClientFactory, Completion, Request};
+use faultline::client::{ClientFactory, Completion};
 use faultline::cluster::netns::{NetnsCluster, NetnsOptions};
 use faultline::cluster::{Cluster, NodeState};
 use faultline::net::{Grudge, NetFault};
 use faultline::system::{SystemConfig, SystemDb};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -133,20 +133,10 @@ async fn etcd_in_namespaces_under_partitions_and_a_kill_stays_linearizable() {
             let mut i = 0i64;
             while started.elapsed() < Duration::from_secs(15) {
                 i += 1;
-                let value = worker as i64 * 1000 + i;
-                let (f, arg) = match i % 3 {
-                    0 => ("write", json!(value)),
-                    1 => ("read", Value::Null),
-                    _ => ("cas", json!([last_read, value])),
-                };
-                let request = Request {
-                    f: f.into(),
-                    key: Some("r".into()),
-                    value: arg,
-                };
+                let request = common::register_op(worker, i, &last_read);
                 recorder.invoke(process, &request);
                 let completion = client.invoke(&request, op_timeout).await;
-                if let (true, Completion::Ok { value }) = (f == "read", &completion) {
+                if let (true, Completion::Ok { value }) = (request.f == "read", &completion) {
                     last_read = value.clone();
                 }
                 if recorder.complete(process, &request, &completion) {

@@ -3,21 +3,15 @@
 //! the nemesis's kills and pauses through the system's kill/pause/resume, its
 //! stop at the end, and no node process left behind.
 
-use std::path::{Path, PathBuf};
+#[path = "support/run_dir.rs"]
+mod support;
+
+use std::path::PathBuf;
 use std::process::Command;
+use support::only_run;
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/supervised-system.toml")
-}
-
-fn run_dir(store: &Path) -> PathBuf {
-    let test_dir = store.join("supervised-register");
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(&test_dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", test_dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs.pop().unwrap()
 }
 
 fn alive(pid: i32) -> bool {
@@ -90,7 +84,7 @@ fn kills_pauses_and_stops_go_through_the_system_files_commands() {
     assert_eq!(count("pause "), count("resume "), "{steps}");
 
     // Each kill the nemesis recorded went through the system's command.
-    let dir = run_dir(&store);
+    let dir = only_run(&store, "supervised-register");
     let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
     let kills = history
         .lines()

@@ -2,8 +2,24 @@
 #![allow(dead_code)]
 
 use faultline::client::{Completion, Request};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeSet;
+
+/// Op number `i` of `worker`'s register client: a write of a value unique to
+/// the worker, a read, or a cas from the last value it read, in turn.
+pub fn register_op(worker: usize, i: i64, last_read: &Value) -> Request {
+    let value = worker as i64 * 1000 + i;
+    let (f, arg) = match i % 3 {
+        0 => ("write", json!(value)),
+        1 => ("read", Value::Null),
+        _ => ("cas", json!([last_read, value])),
+    };
+    Request {
+        f: f.into(),
+        key: Some("r".into()),
+        value: arg,
+    }
+}
 
 /// Checks one sequential client's outcomes against a cas register: the set of
 /// values the register may hold grows with every `info` write (it may or may
