@@ -28,10 +28,18 @@ impl Db for Ticker {
     }
 }
 
-/// The node's last (wall, monotonic) reading, after waiting for fresh lines.
+/// The node's last (wall, monotonic) reading, after waiting (up to 15 s, for
+/// a slow start under load) until it printed two lines more than it had.
 fn last_reading(run_dir: &Path, node: &str) -> (f64, f64) {
-    std::thread::sleep(Duration::from_millis(400));
-    let text = std::fs::read_to_string(node_dir(run_dir, node).join("stdout.log")).unwrap();
+    let log = node_dir(run_dir, node).join("stdout.log");
+    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
+    let before = lines().lines().count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut text = lines();
+    while text.lines().count() < before + 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        text = lines();
+    }
     let line = text.lines().last().expect("the node printed its clock");
     let mut parts = line.split_whitespace().map(|x| x.parse::<f64>().unwrap());
     (parts.next().unwrap(), parts.next().unwrap())
