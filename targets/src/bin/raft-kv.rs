@@ -10,10 +10,28 @@ const BUGS: &[&str] = &[
     raft::BUG_EARLY_COMMIT,
 ];
 
+/// Exit code for bad input: flags, or a data dir that cannot be loaded.
+const EXIT_BAD_INPUT: i32 = 254;
+
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     init_tracing();
-    let cfg = NodeConfig::from_args(Args::parse(), BUGS)?;
-    tracing::info!(id = %cfg.id, listen = %cfg.listen, bugs = ?cfg.bugs, "raft-kv starting");
-    raft::run_node(cfg, Kv::default()).await
+    let args = Args::parse();
+    let id = args.id.clone();
+    let started = async {
+        let cfg = NodeConfig::from_args(args, BUGS)?;
+        tracing::info!(id = %cfg.id, listen = %cfg.listen, bugs = ?cfg.bugs, "raft-kv starting");
+        raft::Node::open(cfg, Kv::default()).await
+    };
+    let node = match started.await {
+        Ok(node) => node,
+        Err(e) => {
+            eprintln!("raft-kv {id}: cannot start: {e:#}");
+            std::process::exit(EXIT_BAD_INPUT);
+        }
+    };
+    if let Err(e) = node.run().await {
+        eprintln!("raft-kv {id}: {e:#}");
+        std::process::exit(1);
+    }
 }
