@@ -153,7 +153,14 @@ impl<S: StateMachine, T> Core<S, T> {
         if let Some(s) = &loaded.snapshot {
             sm.restore(&s.data);
         }
+        let stored_entries = loaded.entries.len();
         let log = RaftLog::recover(loaded.snapshot, loaded.entries)?;
+        // Entries recovery dropped must leave the disk too, or the next append
+        // would not follow the stored log.
+        let mut writes = Vec::new();
+        if log.entries().len() != stored_entries {
+            writes.push(Write::RewriteLog(log.entries().to_vec()));
+        }
         let snap_index = log.snap_index();
         let last_index = log.last_index();
         let mut core = Core {
@@ -185,7 +192,7 @@ impl<S: StateMachine, T> Core<S, T> {
             reads: Vec::new(),
             pending: HashMap::new(),
             hard_dirty: false,
-            writes: Vec::new(),
+            writes,
             outbox: Vec::new(),
             replies: Vec::new(),
         };
@@ -225,6 +232,9 @@ impl<S: StateMachine, T> Core<S, T> {
     }
     pub fn state_machine(&self) -> &S {
         &self.sm
+    }
+    pub fn state_machine_mut(&mut self) -> &mut S {
+        &mut self.sm
     }
 
     /// The answer to a `status` request.
