@@ -125,10 +125,20 @@ enum Event {
         to: usize,
         what: (&'static str, u64, u64),
     },
-    Drop { from: usize, to: usize },
+    Drop {
+        from: usize,
+        to: usize,
+    },
     Tick(usize),
-    Client { node: usize, op: u64, add: Option<i64> },
-    Crash { node: usize, kept: String },
+    Client {
+        node: usize,
+        op: u64,
+        add: Option<i64>,
+    },
+    Crash {
+        node: usize,
+        kept: String,
+    },
     Restart(usize),
     Partition(Vec<usize>),
     Heal,
@@ -142,7 +152,12 @@ impl std::fmt::Display for Event {
                 from,
                 to,
                 what: (kind, term, index),
-            } => write!(f, "{} -> {}: {kind} term {term} index {index}", n(from), n(to)),
+            } => write!(
+                f,
+                "{} -> {}: {kind} term {term} index {index}",
+                n(from),
+                n(to)
+            ),
             Event::Drop { from, to } => write!(f, "{} -> {}: dropped", n(from), n(to)),
             Event::Tick(i) => write!(f, "{} ticks", n(i)),
             Event::Client { node, op, add } => match add {
@@ -163,6 +178,10 @@ struct Setup {
     nodes: usize,
     bugs: Bugs,
     weights: Weights,
+    /// Share of deliveries dropped, in percent.
+    drop_percent: u32,
+    /// Chance that a node crashes while persisting a client's request.
+    crash_after_client: f64,
 }
 
 /// How often each kind of scheduler event happens, relative to the others.
@@ -346,8 +365,8 @@ impl Sim {
         match op.kind {
             OpKind::Add(v) => self.acked.push((v, self.now_ms)),
             OpKind::Read => {
-                let got: BTreeSet<i64> = serde_json::from_value(value.unwrap_or(Value::Null))
-                    .unwrap_or_default();
+                let got: BTreeSet<i64> =
+                    serde_json::from_value(value.unwrap_or(Value::Null)).unwrap_or_default();
                 // Linearizability (necessary part): a read sees every add
                 // acknowledged before the read was invoked.
                 if let Some((v, at)) = self
@@ -424,10 +443,10 @@ impl Sim {
         let from = self.seen_commit[i].max(log.snap_index()) + 1;
         for index in from..=commit.min(log.last_index()) {
             let e = log.entry(index);
-            let seen =
-                self.committed
-                    .entry(index)
-                    .or_insert_with(|| (e.term, e.cmd.clone(), node.term()));
+            let seen = self
+                .committed
+                .entry(index)
+                .or_insert_with(|| (e.term, e.cmd.clone(), node.term()));
             if (seen.0, &seen.1) != (e.term, &e.cmd) {
                 return Err(format!(
                     "committed entry changed: {name} commits ({index}, term {}) {}, committed before: (term {}) {}",
@@ -483,7 +502,22 @@ impl Sim {
             let up = self.up();
             // Keep a majority able to run most of the time.
             if up.len() > self.setup.nodes / 2 {
-                let i = up[self.rng.gen_range(0..up.len())];
+                // Leaders crash more often than others: that is where old-term
+                // entries are left behind (Raft's Figure 8).
+                let leaders: Vec<usize> = up
+                    .iter()
+                    .copied()
+                    .filter(|i| {
+                        self.nodes[*i]
+                            .as_ref()
+                            .is_some_and(|n| n.role() == Role::Leader)
+                    })
+                    .collect();
+                let i = if !leaders.is_empty() && self.rng.gen_bool(0.5) {
+                    leaders[self.rng.gen_range(0..leaders.len())]
+                } else {
+                    up[self.rng.gen_range(0..up.len())]
+                };
                 self.nodes[i] = None;
                 self.note(Event::Crash {
                     node: i,
@@ -540,7 +574,12 @@ impl Sim {
         }
         // Any due message, not the oldest: messages are reordered.
         let k = due[self.rng.gen_range(0..due.len())];
-        let roll = if lossy { self.rng.gen_range(0..100) } else { 99 };
+        let roll = if lossy {
+            self.rng.gen_range(0..100)
+        } else {
+            99
+        };
+        let dropped = 3..3 + self.setup.drop_percent;
         let m = if roll < 3 {
             // Duplicate: deliver a copy, keep the original in flight (delayed).
             let m = &mut self.net[k];
@@ -555,7 +594,7 @@ impl Sim {
             self.net.swap_remove(k)
         };
         let cut = self.side[m.from] != self.side[m.to];
-        if (3..8).contains(&roll) || cut || self.nodes[m.to].is_none() {
+        if dropped.contains(&roll) || cut || self.nodes[m.to].is_none() {
             self.note(Event::Drop {
                 from: m.from,
                 to: m.to,
@@ -586,7 +625,11 @@ impl Sim {
         let leaders: Vec<usize> = up
             .iter()
             .copied()
-            .filter(|i| self.nodes[*i].as_ref().is_some_and(|n| n.role() == Role::Leader))
+            .filter(|i| {
+                self.nodes[*i]
+                    .as_ref()
+                    .is_some_and(|n| n.role() == Role::Leader)
+            })
             .collect();
         let i = if !leaders.is_empty() && self.rng.gen_bool(0.8) {
             leaders[self.rng.gen_range(0..leaders.len())]
@@ -622,7 +665,9 @@ impl Sim {
             .as_mut()
             .expect("chosen among live nodes")
             .client(req, op, now);
-        self.flush(i, 0.01)
+        // A node may crash right after taking a request: a leader then leaves an
+        // entry of its term behind that no one else has (Raft's Figure 8).
+        self.flush(i, self.setup.crash_after_client)
     }
 
     /// Heal the network, restart everyone, and run without faults until a
@@ -704,7 +749,11 @@ fn brief(m: &Msg) -> (&'static str, u64, u64) {
     match m {
         Msg::Vote { last_index, .. } => ("vote-request", m.term(), *last_index),
         Msg::VoteResp { granted, .. } => (
-            if *granted { "vote-granted" } else { "vote-denied" },
+            if *granted {
+                "vote-granted"
+            } else {
+                "vote-denied"
+            },
             m.term(),
             0,
         ),
@@ -731,6 +780,8 @@ fn setup_for(seed: u64, bugs: Bugs) -> Setup {
     Setup {
         nodes: if rng.gen_bool(0.5) { 3 } else { 5 },
         bugs,
+        drop_percent: rng.gen_range(2..=30),
+        crash_after_client: rng.gen_range(0.01..0.3),
         weights: Weights {
             deliver: 550,
             tick: 250,
@@ -775,7 +826,11 @@ fn first_failure(seeds: std::ops::Range<u64>, bugs: Bugs) -> Option<(u64, String
             });
         }
     });
-    failures.into_inner().unwrap().into_iter().min_by_key(|f| f.0)
+    failures
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .min_by_key(|f| f.0)
 }
 
 #[test]

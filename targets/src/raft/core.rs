@@ -541,7 +541,8 @@ impl<S: StateMachine, T> Core<S, T> {
     }
 
     fn resend_vote_requests(&mut self) {
-        let (term, last_index, last_term) = (self.term, self.log.last_index(), self.log.last_term());
+        let (term, last_index, last_term) =
+            (self.term, self.log.last_index(), self.log.last_term());
         for p in self.cfg.peers.clone() {
             if !self.votes.contains(&p) {
                 self.send(

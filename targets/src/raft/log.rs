@@ -30,7 +30,10 @@ impl RaftLog {
             .find(|e| e.index == snap_index)
             .is_none_or(|e| e.term == snap_term);
         let mut after: Vec<Entry> = if continues {
-            entries.into_iter().filter(|e| e.index > snap_index).collect()
+            entries
+                .into_iter()
+                .filter(|e| e.index > snap_index)
+                .collect()
         } else {
             Vec::new()
         };
@@ -124,7 +127,9 @@ impl RaftLog {
 
     /// Replace the prefix up to `index` (which must be in the log) by a snapshot.
     pub fn compact(&mut self, index: u64, data: Value) {
-        let term = self.term_at(index).expect("compacting to an index in the log");
+        let term = self
+            .term_at(index)
+            .expect("compacting to an index in the log");
         let drop = (index - self.snap_index) as usize;
         self.entries.drain(..drop);
         self.snap_index = index;
@@ -135,7 +140,8 @@ impl RaftLog {
     /// Install a leader's snapshot: keep our entries after it only if our log
     /// holds the snapshot's last entry (then they continue it).
     pub fn install(&mut self, snap: Snapshot) {
-        if self.term_at(snap.last_index) == Some(snap.last_term) && snap.last_index > self.snap_index
+        if self.term_at(snap.last_index) == Some(snap.last_term)
+            && snap.last_index > self.snap_index
         {
             let drop = (snap.last_index - self.snap_index) as usize;
             self.entries.drain(..drop);
@@ -172,7 +178,10 @@ mod tests {
     #[test]
     fn recover_drops_what_the_snapshot_covers_and_what_does_not_continue_it() {
         let log = RaftLog::recover(Some(snap(2, 1)), vec![e(1, 1), e(2, 1), e(3, 2)]).unwrap();
-        assert_eq!((log.snap_index(), log.last_index(), log.last_term()), (2, 3, 2));
+        assert_eq!(
+            (log.snap_index(), log.last_index(), log.last_term()),
+            (2, 3, 2)
+        );
         // The stored entry 2 has another term than the snapshot's: the suffix is stale.
         let log = RaftLog::recover(Some(snap(2, 5)), vec![e(1, 1), e(2, 1), e(3, 2)]).unwrap();
         assert_eq!(log.last_index(), 2);
@@ -195,13 +204,19 @@ mod tests {
         log.truncate_from(4);
         assert_eq!(log.last_index(), 3);
         log.compact(2, json!("two"));
-        assert_eq!((log.snap_index(), log.snap_term(), log.term_at(1)), (2, 1, None));
+        assert_eq!(
+            (log.snap_index(), log.snap_term(), log.term_at(1)),
+            (2, 1, None)
+        );
         assert_eq!(log.entry(3), &e(3, 2));
         // A snapshot our log continues keeps the suffix; one it does not clears it.
         log.push(e(4, 2));
         log.install(snap(3, 2));
         assert_eq!((log.snap_index(), log.last_index()), (3, 4));
         log.install(snap(6, 7));
-        assert_eq!((log.snap_index(), log.last_index(), log.last_term()), (6, 6, 7));
+        assert_eq!(
+            (log.snap_index(), log.last_index(), log.last_term()),
+            (6, 6, 7)
+        );
     }
 }
