@@ -1,61 +1,90 @@
-//! Checkers by name, so a workload or the command line can say which to run.
+//! Checkers by kind, so a workload or the command line can say which to run.
 //!
 //! `linearizable` checks against `Options::model` (from `Options::initial`);
-//! `set` and `lock` need nothing more than the history.
+//! `set` and `lock` need nothing more than the history. Which checkers judge
+//! which workload is the workloads' business (crate faultline-workloads).
 
 use crate::history::History;
+use crate::models::ModelKind;
 use crate::verdict::CheckResult;
 use crate::{linearizability, lock, set};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The checkers `check` knows.
-pub const CHECKER_NAMES: [&str; 3] = ["linearizable", "set", "lock"];
+/// The checkers `check` knows, by the names the command line and
+/// `results.json` use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum CheckerKind {
+    /// Linearizability against a model (`--model`).
+    Linearizable,
+    /// Every acknowledged add is in the final read; nothing appears from nowhere.
+    Set,
+    /// Mutual exclusion and fencing of a lock service.
+    Lock,
+}
+
+impl CheckerKind {
+    pub const ALL: [CheckerKind; 3] = [CheckerKind::Linearizable, CheckerKind::Set, CheckerKind::Lock];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckerKind::Linearizable => "linearizable",
+            CheckerKind::Set => "set",
+            CheckerKind::Lock => "lock",
+        }
+    }
+
+    /// Every checker's name, for error messages.
+    pub fn names() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
+}
+
+impl std::fmt::Display for CheckerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CheckerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| format!("unknown checker {s:?}; checkers: {}", Self::names()))
+    }
+}
 
 /// What the checkers need besides the history.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// The linearizability model (`cas-register`, `kv`, ...).
-    pub model: Option<String>,
+    /// The linearizability model.
+    pub model: Option<ModelKind>,
     /// The model's initial state (`None`: the model's default).
     pub initial: Option<Value>,
     /// Budgets and search settings for `linearizable`.
     pub linearizability: linearizability::Options,
 }
 
-/// Runs the checker called `name`. `Err` for an unknown checker, a missing
-/// or unknown model, or a history the checker cannot read.
-pub fn check(name: &str, history: &History, opts: &Options) -> Result<CheckResult, String> {
-    match name {
-        "linearizable" => {
+/// Runs `checker`. `Err` for a missing model or a history the checker
+/// cannot read.
+pub fn check(
+    checker: CheckerKind,
+    history: &History,
+    opts: &Options,
+) -> Result<CheckResult, String> {
+    match checker {
+        CheckerKind::Linearizable => {
             let model = opts
                 .model
-                .as_deref()
                 .ok_or("the linearizable checker needs a model (--model)")?;
-            linearizability::check_named(
-                history,
-                model,
-                opts.initial.as_ref(),
-                &opts.linearizability,
-            )
+            linearizability::check(history, model, opts.initial.as_ref(), &opts.linearizability)
         }
-        "set" => set::check(history),
-        "lock" => lock::check(history),
-        other => Err(format!(
-            "unknown checker {other:?}; checkers: {}",
-            CHECKER_NAMES.join(", ")
-        )),
-    }
-}
-
-/// The checkers that judge a workload's histories, and the model for
-/// `linearizable` when the workload fixes one.
-pub fn for_workload(workload: &str) -> Option<(&'static [&'static str], Option<&'static str>)> {
-    match workload {
-        "register" => Some((&["linearizable"], Some("cas-register"))),
-        "kv" => Some((&["linearizable"], Some("kv"))),
-        "set" => Some((&["set"], None)),
-        "lock" => Some((&["lock"], None)),
-        _ => None,
+        CheckerKind::Set => set::check(history),
+        CheckerKind::Lock => lock::check(history),
     }
 }
 
@@ -80,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn runs_each_checker_by_name() {
+    fn runs_each_checker() {
         let h = History::new(vec![
             op(0, OpType::Invoke, "write", json!(1)),
             op(1, OpType::Ok, "write", json!(1)),
@@ -88,10 +117,10 @@ mod tests {
             op(3, OpType::Ok, "read", json!(2)),
         ]);
         let opts = Options {
-            model: Some("cas-register".into()),
+            model: Some(ModelKind::CasRegister),
             ..Options::default()
         };
-        let r = check("linearizable", &h, &opts).unwrap();
+        let r = check(CheckerKind::Linearizable, &h, &opts).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid);
 
         let h = History::new(vec![
@@ -100,28 +129,39 @@ mod tests {
             op(2, OpType::Invoke, "read", Value::Null),
             op(3, OpType::Ok, "read", json!([1])),
         ]);
-        assert_eq!(check("set", &h, &opts).unwrap().verdict, Verdict::Valid);
         assert_eq!(
-            check("lock", &History::default(), &opts).unwrap().checker,
+            check(CheckerKind::Set, &h, &opts).unwrap().verdict,
+            Verdict::Valid
+        );
+        assert_eq!(
+            check(CheckerKind::Lock, &History::default(), &opts)
+                .unwrap()
+                .checker,
             "lock"
         );
     }
 
     #[test]
-    fn unknown_names_and_missing_models_are_errors() {
+    fn names_round_trip_and_unknown_names_list_the_known_ones() {
+        for c in CheckerKind::ALL {
+            assert_eq!(c.name().parse::<CheckerKind>(), Ok(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), json!(c.name()));
+        }
+        for m in ModelKind::ALL {
+            assert_eq!(m.name().parse::<ModelKind>(), Ok(m));
+            assert_eq!(serde_json::to_value(m).unwrap(), json!(m.name()));
+        }
+        let e = "bank".parse::<CheckerKind>().unwrap_err();
+        assert!(e.contains("checkers: linearizable, set, lock"), "{e}");
+        let e = "btree".parse::<ModelKind>().unwrap_err();
+        assert!(e.contains("cas-register") && e.contains("fifo-queue"), "{e}");
+    }
+
+    #[test]
+    fn linearizable_without_a_model_is_an_error() {
         let h = History::default();
-        assert!(check("bank", &h, &Options::default())
-            .unwrap_err()
-            .contains("checkers: linearizable"));
-        assert!(check("linearizable", &h, &Options::default())
+        assert!(check(CheckerKind::Linearizable, &h, &Options::default())
             .unwrap_err()
             .contains("needs a model"));
-        let opts = Options {
-            model: Some("btree".into()),
-            ..Options::default()
-        };
-        assert!(check("linearizable", &h, &opts).is_err());
-        assert_eq!(for_workload("kv").unwrap().1, Some("kv"));
-        assert!(for_workload("bank").is_none());
     }
 }

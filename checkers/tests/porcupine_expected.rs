@@ -57,7 +57,7 @@ fn every_reference_history_gets_its_expected_verdict() {
             ..Options::default()
         };
         let started = std::time::Instant::now();
-        let result = check_named(&read.history, model, None, &opts).unwrap();
+        let result = check_named(&read.history, model.name(), None, &opts).unwrap();
         // Slow files are named (not failed: speed goals live in the benchmark).
         if started.elapsed().as_millis() > 200 {
             eprintln!("{file}: checked in {:?}", started.elapsed());

@@ -13,7 +13,7 @@ use faultline::controller::{Config, Controller, Live};
 use faultline::net::{Net, NetFault};
 use faultline::store::writer::Recorder;
 use faultline::tcp_client::TcpClientFactory;
-use faultline_workloads::Workload;
+use faultline_workloads::WorkloadKind;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -149,7 +149,7 @@ fn run_once(clients: usize, secs: u64) -> Run {
     let ctl = Controller {
         cluster,
         clients: factory,
-        workload: Workload::named("register").unwrap(),
+        workload: WorkloadKind::Register.build(),
         recorder: recorder.clone(),
         config: Config {
             concurrency: clients,

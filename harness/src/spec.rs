@@ -1,23 +1,26 @@
 //! `TestSpec`: everything that defines a test run, as saved in `test.json`.
 
+use crate::cluster::ClusterKind;
+use crate::nemesis::FaultKind;
+use faultline_checkers::models::ModelKind;
+use faultline_workloads::WorkloadKind;
 use serde::{Deserialize, Serialize};
 
 /// One run's definition. Saved as `test.json` in the run directory so the run
-/// can be understood, re-checked (`model`) and replayed (`seed`) later.
+/// can be understood, re-checked (`model`) and replayed (`seed`) later. The
+/// kinds are written as the names the flags take (`"kv"`, `"figure-8"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TestSpec {
     /// Test name: the first part of the run's path in the store.
     pub name: String,
     /// `raft-kv`, `paxos-register`, `lock`, or a user system's name.
     pub target: String,
-    /// `register`, `kv`, `set`, `lock`.
-    pub workload: String,
-    /// Fault kinds in use: `partition`, `kill`, `pause`, ... (empty: none).
-    pub nemesis: Vec<String>,
+    pub workload: WorkloadKind,
+    /// Fault kinds in use (empty: none).
+    pub nemesis: Vec<FaultKind>,
     /// Seconds between faults.
     pub nemesis_interval_s: f64,
-    /// `local`, `netns` or `ssh`.
-    pub cluster: String,
+    pub cluster: ClusterKind,
     /// Node names, `n1`..`nN`, or host names for remote clusters.
     pub nodes: Vec<String>,
     /// Client-facing address of each node, in `nodes` order.
@@ -31,12 +34,43 @@ pub struct TestSpec {
     #[serde(default)]
     pub stagger_s: f64,
     pub seed: u64,
-    /// The checker model for linearizability (`cas-register`, `kv`, ...), if any.
+    /// The checker model for linearizability, if any.
     #[serde(default)]
-    pub model: Option<String>,
+    pub model: Option<ModelKind>,
     /// Known-bug switches passed to the target.
     #[serde(default)]
     pub bugs: Vec<String>,
     /// faultline's version.
     pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A test.json as earlier versions wrote it (kinds as plain strings).
+    const EARLIER: &str = r#"{
+  "name": "raft-kv-kv", "target": "raft-kv", "workload": "kv",
+  "nemesis": ["partition", "figure-8", "clock-leader"], "nemesis_interval_s": 5.0,
+  "cluster": "netns", "nodes": ["n1", "n2", "n3"], "time_limit_s": 30.0,
+  "concurrency": 5, "rate": 100.0, "seed": 7, "model": "kv",
+  "bugs": ["early-commit"], "version": "0.1.0"
+}"#;
+
+    #[test]
+    fn earlier_test_json_reads_into_kinds_and_writes_back_the_same_names() {
+        let spec: TestSpec = serde_json::from_str(EARLIER).unwrap();
+        assert_eq!(spec.workload, WorkloadKind::Kv);
+        assert_eq!(
+            spec.nemesis,
+            [FaultKind::Partition, FaultKind::Figure8, FaultKind::ClockLeader]
+        );
+        assert_eq!(spec.cluster, ClusterKind::Netns);
+        assert_eq!(spec.model, Some(ModelKind::Kv));
+        let back = serde_json::to_value(&spec).unwrap();
+        let earlier: serde_json::Value = serde_json::from_str(EARLIER).unwrap();
+        for field in ["workload", "nemesis", "cluster", "model"] {
+            assert_eq!(back[field], earlier[field], "{field}");
+        }
+    }
 }

@@ -13,7 +13,8 @@ use faultline::controller::{Config, Controller, Live};
 use faultline::store::writer::Recorder;
 use faultline::tcp_client::TcpClientFactory;
 use faultline_checkers::Verdict;
-use faultline_workloads::Workload;
+use faultline::nemesis::FaultKind;
+use faultline_workloads::WorkloadKind;
 use std::sync::Arc;
 use std::time::Duration;
 use support::{python_available, PyRegister};
@@ -31,7 +32,7 @@ fn run(durable: bool, seed: u64) -> (Verdict, usize, std::path::PathBuf) {
             .collect(),
     });
     let recorder = Arc::new(Recorder::create(Some(&dir.join("history.jsonl"))).unwrap());
-    let workload = Workload::named("register").unwrap();
+    let workload = WorkloadKind::Register.build();
     let ctl = Controller {
         cluster: cluster.clone(),
         clients,
@@ -44,7 +45,7 @@ fn run(durable: bool, seed: u64) -> (Verdict, usize, std::path::PathBuf) {
             time_limit: Duration::from_secs(6),
             op_timeout: Duration::from_secs(1),
             seed,
-            nemesis: vec!["kill".into(), "pause".into()],
+            nemesis: vec![FaultKind::Kill, FaultKind::Pause],
             nemesis_interval: Duration::from_millis(700),
             settle: Duration::from_millis(300),
         },
@@ -60,7 +61,7 @@ fn run(durable: bool, seed: u64) -> (Verdict, usize, std::path::PathBuf) {
     let on_disk = faultline_checkers::jsonl::read_file(&dir.join("history.jsonl")).unwrap();
     assert_eq!(on_disk.history, history);
     let faults = history.ops.iter().filter(|o| o.is_nemesis()).count();
-    let checks = faultline::cmd::test::check(&workload, &history);
+    let checks = faultline::cmd::test::check(&*workload, &history);
     (
         faultline_checkers::Verdict::combine(checks.iter().map(|c| c.verdict)),
         faults,

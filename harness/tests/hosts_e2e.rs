@@ -18,7 +18,7 @@ use faultline::remote::ssh::SshConfig;
 use faultline::store::writer::Recorder;
 use faultline::tcp_client::TcpClientFactory;
 use faultline_checkers::Verdict;
-use faultline_workloads::Workload;
+use faultline_workloads::WorkloadKind;
 use py_register::{python_available, PyRegister};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,7 +44,7 @@ fn run(
         nodes: vec![(n1.name.clone(), n1.client_addr.clone())],
     });
     let recorder = Arc::new(Recorder::create(Some(&dir.join("history.jsonl"))).unwrap());
-    let workload = Workload::named("register").unwrap();
+    let workload = WorkloadKind::Register.build();
     let ctl = Controller {
         cluster: cluster.clone(),
         clients,
@@ -57,7 +57,7 @@ fn run(
             time_limit: Duration::from_secs(6),
             op_timeout: Duration::from_secs(1),
             seed,
-            nemesis: nemesis.iter().map(|k| k.to_string()).collect(),
+            nemesis: nemesis.iter().map(|k| k.parse().unwrap()).collect(),
             nemesis_interval: Duration::from_millis(600),
             settle: Duration::from_millis(300),
         },
@@ -75,7 +75,7 @@ fn run(
         .filter(|o| o.is_nemesis())
         .map(|o| format!("{:?}", o.f))
         .collect();
-    let checks = faultline::cmd::test::check(&workload, &history);
+    let checks = faultline::cmd::test::check(&*workload, &history);
     (Verdict::combine(checks.iter().map(|c| c.verdict)), faults)
 }
 

@@ -220,40 +220,99 @@ impl Gen for Phases {
     }
 }
 
+/// The keys of an independent (per-key) workload, shared by every worker's
+/// generator, as in Jepsen's independent workloads: a few keys are in use at
+/// a time (the slots); once a key has had `max_ops_per_key` ops it is retired
+/// and its slot moves to a fresh key. However long the run, no key's
+/// sub-history grows past the bound, so checking time grows with the number
+/// of keys, not with their length.
+pub struct KeyRotation {
+    prefix: String,
+    max_ops_per_key: u64,
+    state: std::sync::Mutex<Slots>,
+}
+
+struct Slots {
+    /// Each slot's key number and the ops handed out on it so far.
+    slots: Vec<(u64, u64)>,
+    /// The number the next fresh key gets.
+    next_key: u64,
+}
+
+impl KeyRotation {
+    /// Keys `prefix0`, `prefix1`, ...; `slots` of them in use at a time.
+    pub fn new(prefix: &str, slots: u64, max_ops_per_key: u64) -> Self {
+        let slots = slots.max(1);
+        KeyRotation {
+            prefix: prefix.to_string(),
+            max_ops_per_key: max_ops_per_key.max(1),
+            state: std::sync::Mutex::new(Slots {
+                slots: (0..slots).map(|k| (k, 0)).collect(),
+                next_key: slots,
+            }),
+        }
+    }
+
+    pub fn slots(&self) -> usize {
+        self.state.lock().expect("key rotation").slots.len()
+    }
+
+    /// The key for one more op in `slot`, retiring the slot's key first if
+    /// it has had its share.
+    pub fn take(&self, slot: usize) -> String {
+        let mut s = self.state.lock().expect("key rotation");
+        let i = slot % s.slots.len();
+        if s.slots[i].1 >= self.max_ops_per_key {
+            s.slots[i] = (s.next_key, 0);
+            s.next_key += 1;
+        }
+        s.slots[i].1 += 1;
+        let key = s.slots[i].0;
+        format!("{}{key}", self.prefix)
+    }
+
+    /// Every key handed out so far (and the slots' current ones), in order.
+    pub fn keys(&self) -> Vec<String> {
+        let next = self.state.lock().expect("key rotation").next_key;
+        (0..next).map(|k| format!("{}{k}", self.prefix)).collect()
+    }
+}
+
 /// Per-key independence: the inner generator's ops (written for one key)
-/// spread over keys `prefix0..prefix{n-1}`, a fresh key after every
-/// `per_key` ops so each key's sub-history stays small enough to check.
+/// go to the keys of a shared [`KeyRotation`]; the worker stays on one slot
+/// for `per_visit` ops, then moves to a random one, so workers meet on the
+/// same keys (concurrency per key) and spread over all of them.
 pub struct Independent<G> {
     inner: G,
-    prefix: String,
-    keys: u64,
-    per_key: u64,
-    done_on_key: u64,
-    key: u64,
+    keys: std::sync::Arc<KeyRotation>,
+    per_visit: u64,
+    done_on_slot: u64,
+    slot: usize,
 }
 
 impl<G: Gen> Independent<G> {
-    pub fn new(prefix: &str, keys: u64, per_key: u64, inner: G) -> Self {
+    pub fn new(keys: std::sync::Arc<KeyRotation>, per_visit: u64, inner: G) -> Self {
+        let per_visit = per_visit.max(1);
         Independent {
             inner,
-            prefix: prefix.to_string(),
-            keys: keys.max(1),
-            per_key: per_key.max(1),
-            done_on_key: 0,
-            key: 0,
+            keys,
+            per_visit,
+            // The first op picks a slot.
+            done_on_slot: per_visit,
+            slot: 0,
         }
     }
 }
 
 impl<G: Gen> Gen for Independent<G> {
     fn next(&mut self, rng: &mut ChaCha8Rng) -> Option<OpSpec> {
-        if self.done_on_key >= self.per_key {
-            self.key = rng.gen_range(0..self.keys);
-            self.done_on_key = 0;
+        if self.done_on_slot >= self.per_visit {
+            self.slot = rng.gen_range(0..self.keys.slots());
+            self.done_on_slot = 0;
         }
-        self.done_on_key += 1;
+        self.done_on_slot += 1;
         let mut op = self.inner.next(rng)?;
-        op.key = Some(format!("{}{}", self.prefix, self.key));
+        op.key = Some(self.keys.take(self.slot));
         Some(op)
     }
     fn observe(&mut self, op: &OpSpec, outcome: &Outcome) {
@@ -331,10 +390,10 @@ mod tests {
     }
 
     #[test]
-    fn independent_moves_between_keys() {
+    fn independent_stays_on_a_slot_then_moves_and_keys_retire_at_their_bound() {
+        let keys = std::sync::Arc::new(KeyRotation::new("k", 10, 5));
         let mut g = Independent::new(
-            "k",
-            10,
+            keys.clone(),
             3,
             Limit::new(
                 30,
@@ -343,11 +402,14 @@ mod tests {
         );
         let ops = take(&mut g, 5, 100);
         assert_eq!(ops.len(), 30);
-        for chunk in ops.chunks(3) {
-            assert!(chunk.iter().all(|o| o.key == chunk[0].key), "3 ops a key");
+        let mut per_key = std::collections::BTreeMap::new();
+        for op in &ops {
+            *per_key.entry(op.key.clone().unwrap()).or_insert(0) += 1;
         }
-        let keys: std::collections::BTreeSet<_> = ops.iter().map(|o| o.key.clone()).collect();
-        assert!(keys.len() > 2, "keys {keys:?}");
+        assert!(per_key.len() > 2, "keys {per_key:?}");
+        assert!(per_key.values().all(|&n| n <= 5), "{per_key:?}");
+        let handed_out: std::collections::BTreeSet<String> = keys.keys().into_iter().collect();
+        assert!(per_key.keys().all(|k| handed_out.contains(k)));
     }
 
     #[test]

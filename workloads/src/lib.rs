@@ -2,12 +2,19 @@
 //!
 //! A generator ([`generator::Gen`]) produces the ops one client worker performs;
 //! generators compose (mix, limit, stagger, phases, per-key independence). A
-//! workload ([`workload::Workload`]) names its generators and its checkers.
-//! All randomness comes from a seeded [`rand_chacha::ChaCha8Rng`], so the same
-//! `--seed` gives the same ops.
+//! workload ([`Workload`]) is one file (`register`, `kv`, `set`, `lock`): its
+//! generators, its final reads, its checkers and model; [`kind`] registers
+//! each by name. All randomness comes from a seeded
+//! [`rand_chacha::ChaCha8Rng`], so the same `--seed` gives the same ops.
 
 pub mod generator;
+pub mod kind;
+pub mod kv;
+pub mod lock;
+pub mod register;
+pub mod set;
 pub mod workload;
 
 pub use generator::{Gen, OpSpec, Outcome};
-pub use workload::{Workload, WORKLOAD_NAMES};
+pub use kind::WorkloadKind;
+pub use workload::Workload;

@@ -49,10 +49,11 @@ impl Format {
 
     /// The linearizability model a history of this format is checked against
     /// when nothing else says (formats that fix their data type).
-    pub fn default_model(self) -> Option<&'static str> {
+    pub fn default_model(self) -> Option<crate::models::ModelKind> {
+        use crate::models::ModelKind;
         match self {
-            Format::PorcupineEtcd => Some("cas-register"),
-            Format::PorcupineKv => Some("append-register"),
+            Format::PorcupineEtcd => Some(ModelKind::CasRegister),
+            Format::PorcupineKv => Some(ModelKind::AppendRegister),
             Format::Jsonl | Format::JepsenEdn => None,
         }
     }
@@ -290,7 +291,10 @@ mod tests {
 
         let (_d, p) = file("x", "INFO  jepsen.util - 1 :invoke :read nil\n");
         let out = read_any(&p, Some(Format::PorcupineEtcd)).unwrap();
-        assert_eq!(out.format.default_model(), Some("cas-register"));
+        assert_eq!(
+            out.format.default_model(),
+            Some(crate::models::ModelKind::CasRegister)
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Linearizability checking: is there a total order of the history's
 //! operations, consistent with real time, that the model accepts?
 //!
-//! [`check_named`] is the entry point. It pairs invocations with completions
+//! [`check`] is the entry point. It pairs invocations with completions
 //! ([`calls`]), splits the history per key when the model is a map of
 //! independent keys ([`parts`]), searches each part on all cores ([`search`])
 //! and reports the verdict with its evidence.
@@ -14,7 +14,7 @@ pub use crate::models;
 pub use parts::check_model;
 
 use crate::history::History;
-use crate::models::{AppendRegister, CasRegister, FifoQueue, ModelConfig, Mutex, MODEL_NAMES};
+use crate::models::{AppendRegister, CasRegister, FifoQueue, ModelConfig, ModelKind, Mutex};
 use crate::verdict::CheckResult;
 use serde_json::Value;
 use std::time::Duration;
@@ -48,14 +48,25 @@ impl Default for Options {
     }
 }
 
-/// Checks `history` against the model called `model`, starting from
-/// `initial` (the model's default when `None`).
-///
-/// `Err` for an unknown model, an initial state the model cannot take, or a
-/// history the model cannot read (an unknown function, a malformed value).
+/// Checks `history` against the model called `model` (a [`ModelKind`]
+/// name); see [`check`].
 pub fn check_named(
     history: &History,
     model: &str,
+    initial: Option<&Value>,
+    opts: &Options,
+) -> Result<CheckResult, String> {
+    check(history, model.parse()?, initial, opts)
+}
+
+/// Checks `history` against `model`, starting from `initial` (the model's
+/// default when `None`).
+///
+/// `Err` for an initial state the model cannot take, or a history the model
+/// cannot read (an unknown function, a malformed value).
+pub fn check(
+    history: &History,
+    model: ModelKind,
     initial: Option<&Value>,
     opts: &Options,
 ) -> Result<CheckResult, String> {
@@ -63,25 +74,24 @@ pub fn check_named(
         nil_read_is_unknown: opts.nil_read_is_unknown,
     };
     let init = initial.filter(|v| !v.is_null());
+    let name = model.name();
     match model {
-        "register" => check_model(history, model, false, opts, || {
+        ModelKind::Register => check_model(history, name, false, opts, || {
             Ok(CasRegister::plain(init, config.clone()))
         }),
-        "cas-register" => check_model(history, model, false, opts, || {
+        ModelKind::CasRegister => check_model(history, name, false, opts, || {
             Ok(CasRegister::new(init, config.clone()))
         }),
-        "kv" => check_model(history, model, true, opts, || {
+        ModelKind::Kv => check_model(history, name, true, opts, || {
             Ok(CasRegister::new(init, config.clone()))
         }),
-        "append-register" => check_model(history, model, true, opts, || {
+        ModelKind::AppendRegister => check_model(history, name, true, opts, || {
             AppendRegister::new(init, config.clone())
         }),
-        "mutex" => check_model(history, model, false, opts, || Mutex::new(init)),
-        "fifo-queue" => check_model(history, model, false, opts, || FifoQueue::new(init)),
-        other => Err(format!(
-            "unknown model {other:?}; models: {}",
-            MODEL_NAMES.join(", ")
-        )),
+        ModelKind::Mutex => check_model(history, name, false, opts, || Mutex::new(init)),
+        ModelKind::FifoQueue => {
+            check_model(history, name, false, opts, || FifoQueue::new(init))
+        }
     }
 }
 

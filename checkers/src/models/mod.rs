@@ -19,19 +19,73 @@ pub use intern::{Interner, ValueInterner};
 pub use keyed::Keyed;
 pub use mutex::Mutex;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt::Debug;
 use std::hash::Hash;
 
-/// The model names `check_named` accepts.
-pub const MODEL_NAMES: &[&str] = &[
-    "register",
-    "cas-register",
-    "kv",
-    "append-register",
-    "mutex",
-    "fifo-queue",
-];
+/// The linearizability models `faultline check --model` and the workloads
+/// name. Serialized (in `test.json`) and parsed as the kebab-case names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum ModelKind {
+    /// A read/write register.
+    Register,
+    /// A register with compare-and-set.
+    CasRegister,
+    /// Independent compare-and-set registers by key (checked per key).
+    Kv,
+    /// Append-only registers by key (checked per key).
+    AppendRegister,
+    /// A lock.
+    Mutex,
+    /// A FIFO queue.
+    FifoQueue,
+}
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 6] = [
+        ModelKind::Register,
+        ModelKind::CasRegister,
+        ModelKind::Kv,
+        ModelKind::AppendRegister,
+        ModelKind::Mutex,
+        ModelKind::FifoQueue,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::Kv => "kv",
+            ModelKind::AppendRegister => "append-register",
+            ModelKind::Mutex => "mutex",
+            ModelKind::FifoQueue => "fifo-queue",
+        }
+    }
+
+    /// Every model's name, for error messages.
+    pub fn names() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown model {s:?}; models: {}", Self::names()))
+    }
+}
 
 /// One client operation: its invocation paired with its completion.
 #[derive(Clone, Copy, Debug)]

@@ -7,8 +7,11 @@
 
 pub mod daemons;
 pub mod hosts;
+pub mod kind;
 pub mod netns;
 pub mod ssh;
+
+pub use kind::ClusterKind;
 
 use crate::net::Net;
 use std::path::{Path, PathBuf};

@@ -3,32 +3,91 @@
 
 use super::{Db, NodeLaunch};
 use crate::exit::bad_input;
+use faultline_workloads::WorkloadKind;
 use std::path::{Path, PathBuf};
 
-/// `--target` names and the binary each runs.
-pub const TARGETS: [(&str, &str); 3] = [
-    ("raft-kv", "raft-kv"),
-    ("paxos-register", "paxos-register"),
-    ("lock", "lock-service"),
-];
+/// The bundled targets (`--target`): what each runs and which known-bug
+/// switches (`--bug`) it has. The switch names are the targets' own
+/// (`BUG_*` in targets/src; targets/README.md says what each breaks); a test
+/// asks each binary to confirm them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Target {
+    /// Raft, a key-value store of registers and sets.
+    RaftKv,
+    /// CASPaxos, one register per key.
+    PaxosRegister,
+    /// A lock service with leases and fencing tokens, on Raft.
+    Lock,
+}
 
-/// A bundled target.
+impl Target {
+    pub const ALL: [Target; 3] = [Target::RaftKv, Target::PaxosRegister, Target::Lock];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::RaftKv => "raft-kv",
+            Target::PaxosRegister => "paxos-register",
+            Target::Lock => "lock",
+        }
+    }
+
+    /// The binary that runs a node (in target/<profile>/).
+    pub fn binary(self) -> &'static str {
+        match self {
+            Target::RaftKv => "raft-kv",
+            Target::PaxosRegister => "paxos-register",
+            Target::Lock => "lock-service",
+        }
+    }
+
+    /// The known-bug switches the target understands.
+    pub fn bugs(self) -> &'static [&'static str] {
+        match self {
+            Target::RaftKv => &["stale-read", "forget-vote", "early-commit"],
+            Target::PaxosRegister => &["no-prepare-quorum"],
+            Target::Lock => &["no-fencing", "lease-by-local-clock"],
+        }
+    }
+
+    /// The workload when `--workload` is not given.
+    pub fn default_workload(self) -> WorkloadKind {
+        match self {
+            Target::Lock => WorkloadKind::Lock,
+            Target::RaftKv | Target::PaxosRegister => WorkloadKind::Register,
+        }
+    }
+
+    /// Checks `--bug` switches before anything starts: an unknown one is bad
+    /// input naming the switches this target knows.
+    pub fn check_bugs(self, bugs: &[String]) -> anyhow::Result<()> {
+        match bugs.iter().find(|b| !self.bugs().contains(&b.as_str())) {
+            Some(bug) => Err(bad_input(format!(
+                "--bug {bug:?} is not a switch of --target {}; its switches: {}",
+                self.name(),
+                self.bugs().join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A bundled target, with its binary found.
 pub struct BundledTarget {
     name: String,
     binary: PathBuf,
 }
 
 impl BundledTarget {
-    /// The target called `name`, with its binary found next to the running
-    /// executable (or one directory up, for test binaries in target/<profile>/deps).
-    pub fn find(name: &str) -> anyhow::Result<Self> {
-        let Some((_, bin)) = TARGETS.iter().find(|(t, _)| *t == name) else {
-            let names: Vec<_> = TARGETS.iter().map(|(t, _)| *t).collect();
-            return Err(bad_input(format!(
-                "--target {name:?} is not a bundled target; targets: {}",
-                names.join(", ")
-            )));
-        };
+    /// `target` with its binary found next to the running executable (or one
+    /// directory up, for test binaries in target/<profile>/deps).
+    pub fn find(target: Target) -> anyhow::Result<Self> {
+        let (name, bin) = (target.name(), target.binary());
         let exe = std::env::current_exe()?;
         let dir = exe.parent().unwrap_or(Path::new("."));
         let candidates = [dir.join(bin), dir.join("..").join(bin)];
@@ -69,5 +128,25 @@ impl Db for BundledTarget {
             cmd.push(bug.clone());
         }
         Ok(cmd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_bug_switches_name_the_targets_switches() {
+        Target::RaftKv
+            .check_bugs(&["early-commit".into(), "stale-read".into()])
+            .unwrap();
+        let e = Target::Lock
+            .check_bugs(&["no-fencing".into(), "no-such".into()])
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("no-such") && text.contains("no-fencing, lease-by-local-clock"), "{text}");
+        assert!(e.downcast_ref::<crate::exit::BadInput>().is_some());
+        // A switch of another target is not one of this one's.
+        assert!(Target::PaxosRegister.check_bugs(&["stale-read".into()]).is_err());
     }
 }

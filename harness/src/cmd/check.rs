@@ -14,8 +14,9 @@ use anyhow::Context;
 use faultline_checkers::evidence::{render_html, render_text};
 use faultline_checkers::import::{read_any, Format, ReadOutcome};
 use faultline_checkers::linearizability;
-use faultline_checkers::models::MODEL_NAMES;
-use faultline_checkers::registry::{self, CHECKER_NAMES};
+use faultline_checkers::models::ModelKind;
+use faultline_checkers::registry::{self, CheckerKind};
+use faultline_workloads::WorkloadKind;
 use faultline_checkers::{CheckResult, History, Results, Verdict};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -26,18 +27,18 @@ pub struct Args {
     /// A run directory (with history.jsonl and test.json), a run in the store
     /// (`latest`, `<test>/<time>`), or a history file.
     pub path: PathBuf,
-    /// Linearizability model: register, cas-register, kv, append-register, mutex, fifo-queue.
-    #[arg(long)]
-    pub model: Option<String>,
+    /// Linearizability model.
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
     /// The model's initial state, as JSON (`0`, `null`, `"x"`).
     #[arg(long, value_name = "JSON")]
     pub initial: Option<String>,
     /// The history file's format (default: told from its name and content).
     #[arg(long, value_parser = parse_format)]
     pub format: Option<Format>,
-    /// Checkers to run (linearizable, set, lock); repeatable. Default: inferred.
-    #[arg(long = "checker", value_name = "NAME")]
-    pub checkers: Vec<String>,
+    /// Checkers to run; repeatable. Default: inferred.
+    #[arg(long = "checker", value_name = "NAME", value_enum)]
+    pub checkers: Vec<CheckerKind>,
     /// Give up with `unknown` after this many seconds of searching.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
@@ -84,9 +85,9 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
 
     let mut checks = Vec::with_capacity(checkers.len());
     let mut durations = Vec::with_capacity(checkers.len());
-    for name in &checkers {
+    for &checker in &checkers {
         let started = Instant::now();
-        checks.push(run_checker(name, &read.history, &opts, &input.history)?);
+        checks.push(run_checker(checker, &read.history, &opts, &input.history)?);
         durations.push(started.elapsed());
     }
     let results = Results::new(checks);
@@ -161,57 +162,47 @@ fn plan(
     args: &Args,
     input: &Input,
     read: &ReadOutcome,
-) -> anyhow::Result<(Vec<String>, registry::Options)> {
+) -> anyhow::Result<(Vec<CheckerKind>, registry::Options)> {
     let spec = input.spec.as_ref();
+    // A workload this version does not know tells nothing; the flags or the
+    // history may still say how to check.
     let workload = spec
         .and_then(|s| s.workload.as_deref())
-        .and_then(registry::for_workload);
+        .and_then(|w| w.parse::<WorkloadKind>().ok())
+        .map(WorkloadKind::build);
+    let spec_model = match spec.and_then(|s| s.model.as_deref()) {
+        Some(m) => Some(m.parse::<ModelKind>().map_err(|e| {
+            bad_input(format!(
+                "{}: {e}",
+                input.history.with_file_name("test.json").display()
+            ))
+        })?),
+        None => None,
+    };
     let model = args
         .model
-        .clone()
-        .or_else(|| spec.and_then(|s| s.model.clone()))
-        .or_else(|| workload.and_then(|w| w.1).map(String::from))
-        .or_else(|| read.format.default_model().map(String::from));
-    if let Some(m) = &model {
-        if !MODEL_NAMES.contains(&m.as_str()) {
-            let from = if args.model.is_some() {
-                "--model".to_string()
-            } else {
-                format!("{}", input.history.with_file_name("test.json").display())
-            };
-            return Err(bad_input(format!(
-                "{from}: unknown model {m:?}; models: {}",
-                MODEL_NAMES.join(", ")
-            )));
-        }
-    }
-    let checkers: Vec<String> = if !args.checkers.is_empty() {
-        for name in &args.checkers {
-            if !CHECKER_NAMES.contains(&name.as_str()) {
-                return Err(bad_input(format!(
-                    "--checker {name:?}: unknown checker; checkers: {}",
-                    CHECKER_NAMES.join(", ")
-                )));
-            }
-        }
+        .or(spec_model)
+        .or_else(|| workload.as_ref().and_then(|w| w.model()))
+        .or_else(|| read.format.default_model());
+    let checkers: Vec<CheckerKind> = if !args.checkers.is_empty() {
         args.checkers.clone()
-    } else if let Some((names, _)) = workload {
-        names.iter().map(|s| s.to_string()).collect()
+    } else if let Some(w) = &workload {
+        w.checkers().to_vec()
     } else if model.is_some() {
-        vec!["linearizable".into()]
-    } else if let Some(name) = checker_from_functions(&read.history) {
-        vec![name.into()]
+        vec![CheckerKind::Linearizable]
+    } else if let Some(checker) = checker_from_functions(&read.history) {
+        vec![checker]
     } else {
         return Err(bad_input(format!(
             "{}: cannot tell how to check this history; pass --model M (models: {}) or --checker set|lock",
             input.history.display(),
-            MODEL_NAMES.join(", ")
+            ModelKind::names()
         )));
     };
-    if checkers.iter().any(|c| c == "linearizable") && model.is_none() {
+    if checkers.contains(&CheckerKind::Linearizable) && model.is_none() {
         return Err(bad_input(format!(
             "the linearizable checker needs a model: pass --model (models: {})",
-            MODEL_NAMES.join(", ")
+            ModelKind::names()
         )));
     }
     let initial = match &args.initial {
@@ -244,12 +235,12 @@ fn plan(
 }
 
 /// A set or lock history says so by its functions.
-fn checker_from_functions(history: &History) -> Option<&'static str> {
+fn checker_from_functions(history: &History) -> Option<CheckerKind> {
     let has = |f: &str| history.client_ops().any(|op| op.f == f);
     if has("acquire") {
-        Some("lock")
+        Some(CheckerKind::Lock)
     } else if has("add") {
-        Some("set")
+        Some(CheckerKind::Set)
     } else {
         None
     }
@@ -258,7 +249,7 @@ fn checker_from_functions(history: &History) -> Option<&'static str> {
 /// Runs one checker. A history the checker cannot read is bad input; a
 /// panic inside a checker is our fault and becomes an internal error.
 fn run_checker(
-    name: &str,
+    name: CheckerKind,
     history: &History,
     opts: &registry::Options,
     path: &Path,

@@ -4,8 +4,8 @@
 use crate::cli::GlobalArgs;
 use crate::client::ClientFactory;
 use crate::cluster::local::LocalCluster;
-use crate::cluster::targets::BundledTarget;
-use crate::cluster::{Cluster, Db};
+use crate::cluster::targets::{BundledTarget, Target};
+use crate::cluster::{Cluster, ClusterKind, Db};
 use crate::controller::{self, Controller, Live, Report};
 use crate::exit::{bad_input, Outcome};
 use crate::nemesis;
@@ -15,7 +15,7 @@ use crate::system::UserSystem;
 use crate::tcp_client::TcpClientFactory;
 use faultline_checkers::history::History;
 use faultline_checkers::{registry, CheckResult, Results, Verdict};
-use faultline_workloads::{Workload, WORKLOAD_NAMES};
+use faultline_workloads::{Workload, WorkloadKind};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,20 +24,19 @@ use tokio::sync::watch;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Bundled target: raft-kv, paxos-register, lock.
-    #[arg(long, default_value = "raft-kv")]
-    pub target: String,
+    /// Bundled target.
+    #[arg(long, value_enum, default_value_t = Target::RaftKv)]
+    pub target: Target,
     /// Your own system instead of a bundled target: a system file (TOML) that
     /// says how to run a node and which adapter talks to it (docs/adapters.md).
     #[arg(long, value_name = "FILE")]
     pub system: Option<PathBuf>,
-    /// register, kv, set, lock (default: lock for the lock target, else register).
-    #[arg(long)]
-    pub workload: Option<String>,
-    /// Faults: any of partition,kill,pause,stall,reset,clock and the leader-aware
-    /// isolate-leader,vote-restart,figure-8,clock-leader, separated by commas, or none.
-    #[arg(long, default_value = "partition,kill")]
-    pub nemesis: String,
+    /// The workload (default: lock for the lock target, else register).
+    #[arg(long, value_enum)]
+    pub workload: Option<WorkloadKind>,
+    /// Faults, separated by commas, or none.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "partition,kill")]
+    pub nemesis: Vec<crate::cli::NemesisChoice>,
     /// Seconds between faults (each fault lasts as long).
     #[arg(long, default_value_t = 5.0)]
     pub nemesis_interval: f64,
@@ -77,9 +76,9 @@ pub struct Args {
     /// Test name in the store (default: <target>-<workload>).
     #[arg(long)]
     pub name: Option<String>,
-    /// Where nodes run: local, netns (namespaces on this machine, root) or ssh (--nodes hosts).
-    #[arg(long, default_value = "local")]
-    pub cluster: String,
+    /// Where nodes run.
+    #[arg(long, value_enum, default_value_t = ClusterKind::Local)]
+    pub cluster: ClusterKind,
     #[command(flatten)]
     pub hosts: crate::cluster::hosts::HostClusterArgs,
     /// Write a JUnit XML report of the checks here.
@@ -91,20 +90,14 @@ pub struct Args {
 }
 
 /// Flags checked before anything starts.
-fn validate(args: &Args) -> anyhow::Result<Workload> {
-    let wname = args.workload.clone().unwrap_or_else(|| {
-        if args.target == "lock" {
-            "lock".into()
-        } else {
-            "register".into()
-        }
-    });
-    let workload = Workload::named(&wname).ok_or_else(|| {
-        bad_input(format!(
-            "--workload {wname:?} is unknown; workloads: {}",
-            WORKLOAD_NAMES.join(", ")
-        ))
-    })?;
+fn validate(args: &Args) -> anyhow::Result<WorkloadKind> {
+    let workload = args
+        .workload
+        .unwrap_or_else(|| args.target.default_workload());
+    if args.system.is_none() {
+        args.target.check_bugs(&args.bugs)?;
+    }
+    nemesis::check_supported(&crate::cli::fault_kinds(&args.nemesis), args.cluster)?;
     if args.nodes.as_ref().is_some_and(|n| n.count() == 0) {
         return Err(bad_input("--nodes must be at least 1"));
     }
@@ -136,19 +129,19 @@ fn validate(args: &Args) -> anyhow::Result<Workload> {
 
 pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     let workload = validate(&args)?;
-    let kinds = nemesis::parse_kinds(&args.nemesis)?;
+    let kinds = crate::cli::fault_kinds(&args.nemesis);
     let system = match &args.system {
         Some(path) => Some(UserSystem::load(
             path,
-            workload.name,
-            &args.cluster,
-            &kinds,
+            workload.name(),
+            args.cluster.name(),
+            &kinds.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
         )?),
         None => None,
     };
     let db: Arc<dyn Db> = match &system {
         Some(system) => system.db(),
-        None => Arc::new(BundledTarget::find(&args.target)?),
+        None => Arc::new(BundledTarget::find(args.target)?),
     };
     let base_seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()
@@ -182,7 +175,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         let (verdict, checks) = run_one(
             global,
             &args,
-            &workload,
+            workload,
             &kinds,
             &db,
             system.as_ref(),
@@ -233,15 +226,17 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
 fn run_one(
     global: &GlobalArgs,
     args: &Args,
-    workload: &Workload,
-    kinds: &[String],
+    workload: WorkloadKind,
+    kinds: &[nemesis::FaultKind],
     db: &Arc<dyn Db>,
     system: Option<&UserSystem>,
     seed: u64,
     rt: &tokio::runtime::Runtime,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(Verdict, Vec<CheckResult>)> {
-    let target = system.map_or(args.target.clone(), |s| s.name().to_string());
+    let target = system.map_or(args.target.name().to_string(), |s| s.name().to_string());
+    // A fresh workload for each run: the kv workload's keys start over.
+    let workload = workload.build();
     let nodes_arg = args
         .nodes
         .clone()
@@ -252,14 +247,14 @@ fn run_one(
     let name = args
         .name
         .clone()
-        .unwrap_or_else(|| format!("{target}-{}", workload.name));
+        .unwrap_or_else(|| format!("{target}-{}", workload.kind()));
     let mut spec = TestSpec {
         name,
         target,
-        workload: workload.name.into(),
+        workload: workload.kind(),
         nemesis: kinds.to_vec(),
         nemesis_interval_s: args.nemesis_interval,
-        cluster: args.cluster.clone(),
+        cluster: args.cluster,
         nodes: (1..=nodes).map(|i| format!("n{i}")).collect(),
         node_addrs: Vec::new(),
         time_limit_s: args.time_limit,
@@ -267,14 +262,14 @@ fn run_one(
         rate: args.rate,
         stagger_s: args.stagger,
         seed,
-        model: workload.model.map(str::to_string),
+        model: workload.model(),
         bugs: args.bugs.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
     };
     let run_dir = Arc::new(RunDir::create(&global.store, &spec)?);
     run_dir.log(format!("faultline test seed {seed}: {spec:?}"));
-    let cluster: Arc<dyn Cluster> = match args.cluster.as_str() {
-        "local" => Arc::new(
+    let cluster: Arc<dyn Cluster> = match args.cluster {
+        ClusterKind::Local => Arc::new(
             LocalCluster::start_with_clock(
                 rt.handle(),
                 db.as_ref(),
@@ -288,7 +283,7 @@ fn run_one(
                 e
             })?,
         ),
-        kind if crate::cluster::hosts::is_host_kind(kind) => {
+        kind @ (ClusterKind::Netns | ClusterKind::Ssh) => {
             let run = crate::cluster::hosts::HostRun {
                 nodes: nodes_arg.to_list(),
                 run_id: crate::cluster::hosts::run_id(&run_dir.path),
@@ -296,14 +291,9 @@ fn run_one(
                 bugs: args.bugs.clone(),
                 clock: crate::nemesis::needs_clock(kinds),
             };
-            let cluster = crate::cluster::hosts::start(kind, &args.hosts, &run, db.clone())
+            let cluster = crate::cluster::hosts::start(kind.name(), &args.hosts, &run, db.clone())
                 .inspect_err(|e| run_dir.log(format!("cluster failed to start: {e:#}")))?;
             Arc::from(cluster)
-        }
-        other => {
-            return Err(bad_input(format!(
-                "--cluster {other:?} is not available; clusters: local, netns, ssh"
-            )))
         }
     };
     spec.node_addrs = cluster
@@ -383,7 +373,7 @@ fn run_one(
     run_dir.log("nodes stopped; checking");
 
     let history = recorder.finish()?;
-    let checks = check(workload, &history);
+    let checks = check(&*workload, &history);
     let results = Results::new(checks.clone());
     run_dir.write_results(&results)?;
     run_dir.log(format!("verdict {}", results.verdict));
@@ -398,21 +388,21 @@ fn run_one(
 }
 
 /// Runs the workload's checkers; a checker that cannot run gives `unknown`.
-pub fn check(workload: &Workload, history: &History) -> Vec<CheckResult> {
+pub fn check(workload: &dyn Workload, history: &History) -> Vec<CheckResult> {
     let opts = registry::Options {
-        model: workload.model.map(str::to_string),
-        initial: workload.initial.clone(),
+        model: workload.model(),
+        initial: None,
         linearizability: faultline_checkers::linearizability::Options {
             timeout: Some(Duration::from_secs(120)),
             ..Default::default()
         },
     };
     workload
-        .checkers
+        .checkers()
         .iter()
-        .map(|name| {
-            registry::check(name, history, &opts).unwrap_or_else(|e| CheckResult {
-                checker: name.to_string(),
+        .map(|&checker| {
+            registry::check(checker, history, &opts).unwrap_or_else(|e| CheckResult {
+                checker: checker.to_string(),
                 verdict: Verdict::Unknown,
                 summary: format!("checker could not run: {e}"),
                 details: serde_json::Value::Null,

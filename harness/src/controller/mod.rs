@@ -19,10 +19,8 @@ use crate::store::writer::Recorder;
 use faultline_checkers::history::{OpType, Process};
 use faultline_workloads::generator::Stagger;
 use faultline_workloads::{Gen, OpSpec, Outcome, Workload};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -41,7 +39,7 @@ pub struct Config {
     pub op_timeout: Duration,
     pub seed: u64,
     /// Fault kinds (empty: no nemesis).
-    pub nemesis: Vec<String>,
+    pub nemesis: Vec<nemesis::FaultKind>,
     pub nemesis_interval: Duration,
     /// Time between the heal and the final reads.
     pub settle: Duration,
@@ -69,7 +67,7 @@ pub struct Report {
 pub struct Controller {
     pub cluster: Arc<dyn Cluster>,
     pub clients: Arc<dyn ClientFactory>,
-    pub workload: Workload,
+    pub workload: Arc<dyn Workload>,
     pub recorder: Arc<Recorder>,
     pub config: Config,
     pub log: Log,
@@ -77,7 +75,7 @@ pub struct Controller {
 }
 
 /// Sleeps `d`, or less if the phase ends; returns whether it ended.
-async fn sleep_or_end(d: Duration, deadline: Instant, stop: &mut watch::Receiver<bool>) -> bool {
+pub(crate) async fn sleep_or_end(d: Duration, deadline: Instant, stop: &mut watch::Receiver<bool>) -> bool {
     let until = (Instant::now() + d).min(deadline);
     tokio::select! {
         _ = tokio::time::sleep_until(until) => {}
@@ -115,7 +113,7 @@ impl Controller {
             ));
         }
         let nemesis = {
-            let ctx = NemesisCtx {
+            let schedule = nemesis::Schedule {
                 stepper: Arc::new(nemesis::Stepper {
                     cluster: self.cluster.clone(),
                     recorder: self.recorder.clone(),
@@ -128,7 +126,7 @@ impl Controller {
                 rng: rng_for(cfg.seed, 0),
             };
             let stop = stop.clone();
-            tokio::spawn(ctx.run(deadline, stop))
+            tokio::spawn(schedule.run(deadline, stop))
         };
         let monitor = {
             let cluster = self.cluster.clone();
@@ -350,78 +348,6 @@ impl Worker {
                 // on a fresh connection.
                 process += cfg.concurrency as u64;
                 client = None;
-            }
-        }
-    }
-}
-
-struct NemesisCtx {
-    stepper: Arc<nemesis::Stepper>,
-    kinds: Vec<String>,
-    interval: Duration,
-    rng: ChaCha8Rng,
-}
-
-impl NemesisCtx {
-    async fn run(mut self, deadline: Instant, mut stop: watch::Receiver<bool>) {
-        if self.kinds.is_empty() {
-            return;
-        }
-        let names: Vec<String> = self
-            .stepper
-            .cluster
-            .nodes()
-            .iter()
-            .map(|n| n.name.clone())
-            .collect();
-        loop {
-            if sleep_or_end(self.interval, deadline, &mut stop).await {
-                return;
-            }
-            let kind = self.kinds.choose(&mut self.rng).expect("kinds").clone();
-            if nemesis::is_leader_kind(&kind) {
-                // A leader-aware fault runs as a whole on a blocking thread,
-                // for about one interval, and heals what it did.
-                let stepper = self.stepper.clone();
-                let hold = self.interval;
-                let mut rng = self.rng.clone();
-                let stop2 = stop.clone();
-                let until_deadline = deadline.into_std();
-                let k = kind.clone();
-                let done = tokio::task::spawn_blocking(move || {
-                    let stopped = move || *stop2.borrow();
-                    let until = nemesis::leader::Until {
-                        deadline: until_deadline,
-                        stopped: &stopped,
-                    };
-                    nemesis::leader::run(&k, &stepper, hold, &mut rng, &until);
-                    rng
-                })
-                .await;
-                match done {
-                    Ok(rng) => self.rng = rng,
-                    Err(e) => self
-                        .stepper
-                        .problems
-                        .lock()
-                        .unwrap()
-                        .push(format!("nemesis {kind}: {e}")),
-                }
-                if Instant::now() >= deadline || *stop.borrow() {
-                    return;
-                }
-                continue;
-            }
-            let fault = nemesis::fault_of(&kind, &names, &mut self.rng);
-            let f = fault.clone();
-            let s = self.stepper.clone();
-            let _ = tokio::task::spawn_blocking(move || s.start(&f, Value::Null)).await;
-            let ended = sleep_or_end(self.interval, deadline, &mut stop).await;
-            let f = fault.clone();
-            let s = self.stepper.clone();
-            let _ = tokio::task::spawn_blocking(move || s.stop(&f)).await;
-            if ended {
-                return;
             }
         }
     }

@@ -41,9 +41,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-/// Leader-aware kinds `--nemesis` accepts.
-pub const KINDS: [&str; 4] = ["isolate-leader", "vote-restart", "figure-8", "clock-leader"];
-
 /// What a node says about itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Status {
@@ -176,7 +173,7 @@ impl Until<'_> {
     }
 
     /// Sleeps `d` or until over; returns whether it is over.
-    fn sleep(&self, d: Duration) -> bool {
+    pub fn sleep(&self, d: Duration) -> bool {
         let end = Instant::now() + d;
         while Instant::now() < end {
             if self.over() {
@@ -227,40 +224,16 @@ impl Until<'_> {
     }
 }
 
-/// Runs one leader-aware fault of `kind` for about `hold`, healing what it did.
-pub fn run(kind: &str, s: &Stepper, hold: Duration, rng: &mut ChaCha8Rng, until: &Until) {
-    let nodes = s.cluster.nodes().to_vec();
-    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let n = names.len();
-    let found = leader(&statuses(&nodes));
-    // Draw from the stream whether or not a leader was found, so the rest of
-    // the schedule does not depend on it.
-    let guess = rng.gen_range(0..n);
-    let c = found.unwrap_or(guess);
-    match kind {
-        "isolate-leader" => {
-            let fault = Fault::Partition {
-                shape: "isolate-leader",
-                grudge: isolate(&names, c),
-            };
-            s.start(&fault, json!({"leader": found.map(|i| &names[i])}));
-            until.sleep(hold);
-            s.stop(&fault);
-        }
-        "clock-leader" => {
-            let ahead_ms = rng.gen_range(1_000..=30_000i64);
-            let fault = Fault::Clock([(names[c].clone(), ahead_ms)].into_iter().collect());
-            s.start(&fault, json!({"leader": found.map(|i| &names[i])}));
-            until.sleep(hold);
-            s.stop(&fault);
-        }
-        "vote-restart" => vote_restart(s, &nodes, c, hold, rng, until),
-        "figure-8" => figure_8(s, &nodes, c, hold, rng, until),
-        other => unreachable!("parse_kinds admits no {other}"),
-    }
+/// The node a leader-aware fault aims at: the one that says it leads
+/// (`found`), or else one drawn from `rng`. The draw happens either way, so
+/// the rest of the schedule does not depend on whether a leader was found.
+pub fn aim(s: &Stepper, rng: &mut ChaCha8Rng) -> (Option<usize>, usize) {
+    let found = leader(&statuses(s.cluster.nodes()));
+    let guess = rng.gen_range(0..s.cluster.nodes().len());
+    (found, found.unwrap_or(guess))
 }
 
-fn vote_restart(
+pub fn vote_restart(
     s: &Stepper,
     nodes: &[NodeInfo],
     c: usize,
@@ -376,7 +349,7 @@ fn new_leader(st: &[Option<Status>], group: &[usize], term: u64) -> Option<(usiz
         .map(|(i, s)| (i, s.term))
 }
 
-fn figure_8(
+pub fn figure_8(
     s: &Stepper,
     nodes: &[NodeInfo],
     l1: usize,

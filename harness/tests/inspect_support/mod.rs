@@ -237,10 +237,13 @@ pub fn spec(name: &str, ops: usize) -> TestSpec {
     TestSpec {
         name: name.into(),
         target: "raft-kv".into(),
-        workload: "register".into(),
-        nemesis: vec!["partition".into(), "kill".into()],
+        workload: faultline_workloads::WorkloadKind::Register,
+        nemesis: vec![
+            faultline::nemesis::FaultKind::Partition,
+            faultline::nemesis::FaultKind::Kill,
+        ],
         nemesis_interval_s: 5.0,
-        cluster: "local".into(),
+        cluster: faultline::cluster::ClusterKind::Local,
         nodes: (1..=5).map(|i| format!("n{i}")).collect(),
         node_addrs: (1..=5).map(|i| format!("127.0.0.1:{}", 7000 + i)).collect(),
         time_limit_s: 30.0,
@@ -248,7 +251,7 @@ pub fn spec(name: &str, ops: usize) -> TestSpec {
         rate: 0.0,
         stagger_s: 0.0,
         seed: ops as u64,
-        model: Some("cas-register".into()),
+        model: Some(faultline_checkers::models::ModelKind::CasRegister),
         bugs: vec![],
         version: env!("CARGO_PKG_VERSION").into(),
     }
@@ -258,7 +261,7 @@ pub fn spec(name: &str, ops: usize) -> TestSpec {
 /// Large histories get a budget (5 s, 512 MB) and may come out `unknown`.
 pub fn check(history: &History) -> Results {
     let mut opts = Options {
-        model: Some("cas-register".into()),
+        model: Some(faultline_checkers::models::ModelKind::CasRegister),
         initial: None,
         linearizability: Default::default(),
     };
@@ -267,7 +270,7 @@ pub fn check(history: &History) -> Results {
         opts.linearizability.memory_limit_bytes = Some(512 << 20);
     }
     Results::new(vec![
-        registry::check("linearizable", history, &opts).unwrap()
+        registry::check(registry::CheckerKind::Linearizable, history, &opts).unwrap()
     ])
 }
 

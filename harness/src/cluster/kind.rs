@@ -1,0 +1,30 @@
+//! Where a test's nodes run (`--cluster`): the kinds of [`super::Cluster`].
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterKind {
+    /// Processes on this machine; network faults through userspace proxies.
+    Local,
+    /// Network namespaces on this machine (root); iptables faults.
+    Netns,
+    /// Hosts reached over SSH (--nodes host1,host2,...); iptables faults.
+    Ssh,
+}
+
+impl ClusterKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ClusterKind::Local => "local",
+            ClusterKind::Netns => "netns",
+            ClusterKind::Ssh => "ssh",
+        }
+    }
+}
+
+impl std::fmt::Display for ClusterKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

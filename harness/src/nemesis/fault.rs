@@ -1,0 +1,127 @@
+//! A fault as data: what the nemesis does to the cluster, decided before it
+//! is applied so it can be recorded in the history (`start-<kind>` with
+//! [`Fault::describe`] as value), and undone by [`stop`]. The fault kinds of
+//! `--nemesis` (`faults/`) are made of these.
+
+use crate::cluster::{Cluster, NodeState};
+use crate::net::{Link, NetFault};
+use serde_json::{json, Value};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    Partition {
+        shape: &'static str,
+        grudge: crate::net::Grudge,
+    },
+    Kill(Vec<usize>),
+    Pause(Vec<usize>),
+    Stall(Vec<Link>),
+    Reset(Vec<Link>),
+    /// Clock offsets (ms) by node name, through libfaketime.
+    Clock(crate::clock::ClockOffsets),
+    /// Drop this fraction of the packets on these links.
+    Loss { links: Vec<Link>, probability: f64 },
+}
+
+impl Fault {
+    /// The name recorded as `start-<kind>` / `stop-<kind>`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Partition { .. } => "partition",
+            Fault::Kill(_) => "kill",
+            Fault::Pause(_) => "pause",
+            Fault::Stall(_) => "stall",
+            Fault::Reset(_) => "reset",
+            Fault::Clock(_) => "clock",
+            Fault::Loss { .. } => "loss",
+        }
+    }
+
+    /// The value recorded with `start-<kind>`.
+    pub fn describe(&self, names: &[String]) -> Value {
+        let nodes = |v: &[usize]| json!(v.iter().map(|&i| names[i].clone()).collect::<Vec<_>>());
+        let links = |v: &[Link]| {
+            json!(v
+                .iter()
+                .map(|l| [l.from.clone(), l.to.clone()])
+                .collect::<Vec<_>>())
+        };
+        match self {
+            Fault::Partition { grudge, .. } => json!(grudge),
+            Fault::Kill(v) | Fault::Pause(v) => nodes(v),
+            Fault::Stall(v) | Fault::Reset(v) => links(v),
+            Fault::Clock(offsets) => json!(offsets),
+            Fault::Loss {
+                links: v,
+                probability,
+            } => json!({"links": links(v), "probability": probability}),
+        }
+    }
+
+    /// A short text for the progress line and the log.
+    pub fn label(&self, names: &[String]) -> String {
+        match self {
+            Fault::Partition { shape, .. } => format!("partition({shape})"),
+            Fault::Loss { links, probability } => {
+                format!("loss({:.0}% on {} links)", probability * 100.0, links.len())
+            }
+            other => format!("{}{}", other.kind(), other.describe(names)),
+        }
+    }
+}
+
+/// Puts a fault in force.
+pub fn start(cluster: &dyn Cluster, fault: &Fault) -> anyhow::Result<()> {
+    match fault {
+        Fault::Partition { grudge, .. } => {
+            cluster.net().apply(&NetFault::Partition(grudge.clone()))
+        }
+        Fault::Kill(nodes) => nodes.iter().try_for_each(|&i| cluster.kill(i)),
+        Fault::Pause(nodes) => nodes.iter().try_for_each(|&i| cluster.pause(i)),
+        Fault::Stall(links) => cluster.net().apply(&NetFault::Stall(links.clone())),
+        Fault::Reset(links) => cluster.net().apply(&NetFault::Reset(links.clone())),
+        Fault::Clock(offsets) => {
+            let clock = cluster.clock().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "clock faults need nodes under libfaketime (--nemesis clock starts them so)"
+                )
+            })?;
+            crate::clock::apply(clock, cluster.nodes(), offsets)
+        }
+        Fault::Loss { links, probability } => cluster.net().apply(&NetFault::Loss {
+            links: links.clone(),
+            probability: *probability,
+        }),
+    }
+}
+
+/// Ends a fault: heal the network, restart killed nodes, resume paused ones.
+pub fn stop(cluster: &dyn Cluster, fault: &Fault) -> anyhow::Result<()> {
+    match fault {
+        Fault::Partition { .. } | Fault::Stall(_) | Fault::Loss { .. } => cluster.net().heal(),
+        Fault::Kill(nodes) => nodes.iter().try_for_each(|&i| cluster.restart(i)),
+        Fault::Pause(nodes) => nodes.iter().try_for_each(|&i| cluster.resume(i)),
+        // A reset happens once; there is nothing to undo.
+        Fault::Reset(_) => Ok(()),
+        Fault::Clock(_) => match cluster.clock() {
+            Some(clock) => clock.reset_clocks(),
+            None => Ok(()),
+        },
+    }
+}
+
+/// Heals everything, whatever is in force: the network, paused and dead nodes.
+pub fn heal_all(cluster: &dyn Cluster) -> anyhow::Result<()> {
+    cluster.net().heal()?;
+    if let Some(clock) = cluster.clock() {
+        clock.reset_clocks()?;
+    }
+    for i in 0..cluster.nodes().len() {
+        match cluster.state(i) {
+            NodeState::Paused => cluster.resume(i)?,
+            NodeState::Down => cluster.restart(i)?,
+            NodeState::Running => {}
+        }
+    }
+    Ok(())
+}

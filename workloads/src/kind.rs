@@ -1,0 +1,106 @@
+//! The workloads `--workload` accepts: one line each in [`workloads!`] below
+//! registers a workload's name and how to build it.
+
+use crate::workload::Workload;
+use crate::{kv, lock, register, set};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Declares [`WorkloadKind`] (clap lists and checks it; serde writes the
+/// name into `test.json`) and [`WorkloadKind::build`].
+macro_rules! workloads {
+    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal => $build:expr,)*) => {
+        /// A workload by name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+        pub enum WorkloadKind {
+            $($(#[doc = $doc])* #[serde(rename = $name)] #[cfg_attr(feature = "clap", value(name = $name))] $variant,)*
+        }
+
+        impl WorkloadKind {
+            pub const ALL: &'static [WorkloadKind] = &[$(WorkloadKind::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(WorkloadKind::$variant => $name,)*
+                }
+            }
+
+            /// A fresh workload of this kind, for one run.
+            pub fn build(self) -> Arc<dyn Workload> {
+                match self {
+                    $(WorkloadKind::$variant => Arc::new($build),)*
+                }
+            }
+        }
+    };
+}
+
+workloads! {
+    /// Reads, writes and compare-and-sets on one register.
+    Register = "register" => register::Register,
+    /// Reads, writes and compare-and-sets on many keys, each retired after a bounded number of ops.
+    Kv = "kv" => kv::Kv::default(),
+    /// Unique adds to a set, and a final read.
+    Set = "set" => set::Set,
+    /// Clients acquiring, renewing and releasing one lock.
+    Lock = "lock" => lock::Lock,
+}
+
+impl WorkloadKind {
+    /// Every workload's name, for error messages.
+    pub fn names() -> String {
+        Self::ALL
+            .iter()
+            .map(|w| w.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for WorkloadKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| format!("unknown workload {s:?}; workloads: {}", Self::names()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn every_kind_builds_a_workload_that_yields_ops_and_names_checkers() {
+        for &kind in WorkloadKind::ALL {
+            let w = kind.build();
+            assert_eq!(w.kind(), kind);
+            assert!(!w.checkers().is_empty(), "{kind}");
+            let needs_model = w
+                .checkers()
+                .contains(&faultline_checkers::registry::CheckerKind::Linearizable);
+            assert_eq!(needs_model, w.model().is_some(), "{kind}");
+            let mut g = w.generator(1);
+            let mut rng = ChaCha8Rng::seed_from_u64(1);
+            assert!(g.next(&mut rng).is_some(), "{kind} yields ops");
+            assert_eq!(kind.name().parse::<WorkloadKind>(), Ok(kind));
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::json!(kind.name())
+            );
+        }
+        let e = "queue".parse::<WorkloadKind>().unwrap_err();
+        assert!(e.contains("register, kv, set, lock"), "{e}");
+    }
+}
