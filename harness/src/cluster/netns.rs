@@ -134,7 +134,6 @@ impl NetnsCluster {
             hosts.push(iptables::Host {
                 node: name,
                 addr,
-                port: Some(opts.port),
                 remote,
             });
         }

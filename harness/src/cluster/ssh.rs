@@ -175,7 +175,6 @@ impl SshCluster {
             hosts.push(iptables::Host {
                 node: launch.name.clone(),
                 addr: addrs[i].clone(),
-                port: Some(opts.port),
                 remote: remotes[i].clone(),
             });
             node_dirs.push(base);
