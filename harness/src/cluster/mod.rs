@@ -8,6 +8,8 @@
 pub mod daemons;
 pub mod hosts;
 pub mod netns;
+pub mod owner;
+pub mod registry;
 pub mod ssh;
 
 use crate::net::Net;

@@ -253,6 +253,7 @@ fn run_one(
         .name
         .clone()
         .unwrap_or_else(|| format!("{target}-{}", workload.name));
+    let run_id = crate::cluster::registry::new_run_id();
     let mut spec = TestSpec {
         name,
         target,
@@ -270,8 +271,11 @@ fn run_one(
         model: workload.model.map(str::to_string),
         bugs: args.bugs.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
+        run_id: run_id.clone(),
     };
     let run_dir = Arc::new(RunDir::create(&global.store, &spec)?);
+    let _registration =
+        crate::cluster::registry::register_run(&run_id, &args.cluster, &run_dir.path)?;
     run_dir.log(format!("faultline test seed {seed}: {spec:?}"));
     let cluster: Arc<dyn Cluster> = match args.cluster.as_str() {
         "local" => Arc::new(
@@ -291,7 +295,7 @@ fn run_one(
         kind if crate::cluster::hosts::is_host_kind(kind) => {
             let run = crate::cluster::hosts::HostRun {
                 nodes: nodes_arg.to_list(),
-                run_id: crate::cluster::hosts::run_id(&run_dir.path),
+                run_id: run_id.clone(),
                 run_dir: run_dir.path.clone(),
                 bugs: args.bugs.clone(),
                 clock: crate::nemesis::needs_clock(kinds),

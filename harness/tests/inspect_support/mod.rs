@@ -251,6 +251,7 @@ pub fn spec(name: &str, ops: usize) -> TestSpec {
         model: Some("cas-register".into()),
         bugs: vec![],
         version: env!("CARGO_PKG_VERSION").into(),
+        run_id: "a1b2c3".into(),
     }
 }
 
