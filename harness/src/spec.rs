@@ -42,6 +42,10 @@ pub struct TestSpec {
     pub bugs: Vec<String>,
     /// faultline's version.
     pub version: String,
+    /// The run's id: the tag of its iptables rules, the name of its netns
+    /// namespaces (`fln-<id>-*`), what `faultline heal --run-id` takes.
+    #[serde(default)]
+    pub run_id: String,
 }
 
 #[cfg(test)]

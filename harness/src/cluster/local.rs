@@ -1,5 +1,11 @@
 //! A local cluster: each node a child process on a 127.0.0.1 port, peers
 //! reaching each other through the fault proxies of [`ProxyNet`].
+//!
+//! Nodes die with the controller: each is started with a parent-death signal
+//! (SIGKILL), from one long-lived thread because the kernel sends it when the
+//! *thread* that forked the child exits. Each node's PID and start time go to
+//! `nodes/<node>/node.pid`, so `faultline heal --cluster local --stop-nodes`
+//! can stop what a dead run left (a node that forked away from its process).
 
 use super::local_steps::NodeSteps;
 use super::{Cluster, Db, NodeInfo, NodeLaunch, NodeState, ReadyCheck, Step};
@@ -9,7 +15,7 @@ use anyhow::{bail, Context};
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a node may take to accept connections after it starts.
@@ -30,6 +36,7 @@ pub struct LocalCluster {
     /// The Db's own install/wipe/stop/kill/pause/resume commands, if any.
     steps: Vec<NodeSteps>,
     procs: Mutex<Vec<Proc>>,
+    spawner: Spawner,
     net: ProxyNet,
     run_dir: PathBuf,
     /// libfaketime and each node's timestamp file, when nodes run under
@@ -180,6 +187,7 @@ impl LocalCluster {
                     })
                     .collect(),
             ),
+            spawner: Spawner::start()?,
             net,
             run_dir: run_dir.to_path_buf(),
         };
@@ -215,14 +223,21 @@ impl LocalCluster {
             Some((lib, files)) => crate::clock::env(lib, &files[i]),
             None => Vec::new(),
         };
-        let child = Command::new(&argv[0])
+        let mut command = Command::new(&argv[0]);
+        command
             .args(&argv[1..])
             .envs(clock_env)
             .stdin(Stdio::null())
             .stdout(open("stdout.log")?)
-            .stderr(open("stderr.log")?)
-            .spawn()
+            .stderr(open("stderr.log")?);
+        let child = self
+            .spawner
+            .spawn(command)
             .with_context(|| format!("node {name}: start {}", argv[0]))?;
+        if let Some(me) = crate::cluster::owner::Owner::local(child.id()) {
+            fs::write(dir.join("node.pid"), format!("{}\n", me.to_line()))
+                .with_context(|| format!("node {name}: write node.pid"))?;
+        }
         let mut procs = self.procs.lock().unwrap();
         procs[i] = Proc {
             child: Some(child),
@@ -449,6 +464,108 @@ impl crate::clock::ClockFaults for LocalCluster {
         }
         Ok(())
     }
+}
+
+/// Starts node processes from one thread that lives as long as the cluster,
+/// each with SIGKILL as its parent-death signal.
+struct Spawner {
+    requests: Mutex<mpsc::Sender<SpawnRequest>>,
+}
+
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+impl Spawner {
+    fn start() -> anyhow::Result<Spawner> {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("node-spawner".into())
+            .spawn(move || {
+                // Ends when the cluster is dropped (after its teardown).
+                for (mut command, reply) in rx {
+                    let _ = reply.send(spawn_bound_to_parent(&mut command));
+                }
+            })
+            .context("starting the node spawner thread")?;
+        Ok(Spawner {
+            requests: Mutex::new(tx),
+        })
+    }
+
+    fn spawn(&self, command: Command) -> anyhow::Result<Child> {
+        let (tx, rx) = mpsc::channel();
+        self.requests
+            .lock()
+            .unwrap()
+            .send((command, tx))
+            .map_err(|_| anyhow::anyhow!("the node spawner thread is gone"))?;
+        Ok(rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the node spawner thread is gone"))??)
+    }
+}
+
+/// Spawn with PR_SET_PDEATHSIG = SIGKILL: the child dies when this thread
+/// (the controller's spawner) does.
+fn spawn_bound_to_parent(command: &mut Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only async-signal-safe functions (prctl, getppid), allocating nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The controller died between fork and prctl: no signal will come.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
+    command.spawn()
+}
+
+/// Stop the nodes of a local run whose controller died: every process named
+/// in `run_dir/nodes/*/node.pid` that is still the same process (same PID and
+/// start time). Returns the nodes stopped (`n1 (PID 123)`).
+pub fn stop_leftover_nodes(run_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut stopped = Vec::new();
+    let Ok(entries) = fs::read_dir(run_dir.join("nodes")) else {
+        return Ok(stopped);
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let Ok(text) = fs::read_to_string(entry.path().join("node.pid")) else {
+            continue;
+        };
+        let Some(node) = crate::cluster::owner::Owner::parse(&text) else {
+            continue;
+        };
+        if node.liveness() != crate::cluster::owner::Liveness::Alive {
+            continue;
+        }
+        // SAFETY: kill(2) on a PID just checked to be the node's own process
+        // (same start time); CONT first so a paused node dies at once.
+        unsafe {
+            libc::kill(node.pid as i32, libc::SIGCONT);
+            if libc::kill(node.pid as i32, libc::SIGKILL) != 0 {
+                bail!(
+                    "stopping node {} (PID {}): {}",
+                    entry.file_name().to_string_lossy(),
+                    node.pid,
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+        stopped.push(format!(
+            "{} (PID {})",
+            entry.file_name().to_string_lossy(),
+            node.pid
+        ));
+    }
+    stopped.sort();
+    Ok(stopped)
 }
 
 impl Drop for LocalCluster {

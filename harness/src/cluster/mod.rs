@@ -9,6 +9,8 @@ pub mod daemons;
 pub mod hosts;
 pub mod kind;
 pub mod netns;
+pub mod owner;
+pub mod registry;
 pub mod ssh;
 
 pub use kind::ClusterKind;

@@ -2,12 +2,14 @@
 //! addresses in 198.18.0.0/15. Nodes run inside with `ip netns exec`; network
 //! faults are iptables rules inside each namespace. Needs root.
 //!
-//! Every name starts with `fln-<id>-` and a state file in
-//! `/run/faultline/netns/<id>` records which process owns the cluster, so
-//! cleanup removes exactly ours: at teardown, on drop, and for clusters whose
-//! owner died, at the next run or `faultline heal --cluster netns`.
+//! Every name starts with `fln-<id>-`, the id being the run's id (the tag of
+//! its iptables rules too), and a state file in `/run/faultline/netns/<id>`
+//! records which process owns the cluster (see [`Owner`]), so cleanup removes
+//! exactly ours: at teardown, on drop, and for clusters whose owner died, at
+//! the next run or `faultline heal --cluster netns`.
 
 use super::daemons::{DaemonCluster, DaemonNodes, NodeSlot};
+use super::owner::Owner;
 use super::{Cluster, Db, NodeInfo, NodeLaunch};
 use crate::clock;
 use crate::net::iptables::{self, IptablesNet};
@@ -30,7 +32,8 @@ pub struct NetnsOptions {
     pub nodes: usize,
     /// The port every node listens on, in its own namespace.
     pub port: u16,
-    /// Tags this run's iptables rules.
+    /// The run's id: tags its iptables rules and names its namespaces
+    /// (`fln-<id>-<n>`), so 1 to 7 characters of `[a-z0-9]`.
     pub run_id: String,
     /// Node data and logs go to `run_dir/nodes/<node>/`.
     pub run_dir: PathBuf,
@@ -70,8 +73,13 @@ impl NetnsCluster {
             "--cluster netns: between 1 and 200 nodes, not {}",
             opts.nodes
         );
+        let id = opts.run_id.clone();
+        anyhow::ensure!(
+            (1..=7).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "--cluster netns: run id {id:?} must be 1 to 7 characters of [a-z0-9] (it names interfaces)"
+        );
         remove_stale().context("removing namespaces left by an earlier run")?;
-        let id = format!("{:06x}", (std::process::id() as u64 ^ nanos()) & 0xff_ffff);
         let subnet = create_bridge(&id)?;
         // From here on, whatever fails removes what was made.
         let guard = Destroy(id.clone());
@@ -134,7 +142,6 @@ impl NetnsCluster {
             hosts.push(iptables::Host {
                 node: name,
                 addr,
-                port: Some(opts.port),
                 remote,
             });
         }
@@ -198,13 +205,6 @@ impl Drop for Destroy {
     }
 }
 
-fn nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
 /// Choose a free /24 in 198.18.0.0/15 and put the bridge on it (its `.1`),
 /// under the lock shared with scripts/netns-hosts. Returns `198.18.N`.
 fn create_bridge(id: &str) -> anyhow::Result<String> {
@@ -224,12 +224,17 @@ fn create_bridge(id: &str) -> anyhow::Result<String> {
         .find(|net| !used.contains(&format!(" {net}.")))
         .context("no free /24 left in 198.18.1.0 .. 198.18.255.0")?;
     std::fs::create_dir_all(STATE_DIR)?;
-    // Written whole then renamed: a half-written file would look stale.
     let state = Path::new(STATE_DIR).join(id);
-    let tmp = state.with_extension("tmp");
-    std::fs::write(&tmp, format!("{}\n", std::process::id()))?;
-    std::fs::rename(&tmp, &state)?;
     let br = bridge_name(id);
+    anyhow::ensure!(
+        !state.exists() && sh(&["ip", "link", "show", &br]).is_err(),
+        "a netns cluster with id {id} exists already ({})",
+        state.display()
+    );
+    // Written whole then renamed: a half-written file would look stale.
+    let tmp = state.with_extension("tmp");
+    std::fs::write(&tmp, format!("{}\n", Owner::current().to_line()))?;
+    std::fs::rename(&tmp, &state)?;
     sh(&["ip", "link", "add", &br, "type", "bridge"])?;
     sh(&["ip", "addr", "add", &format!("{subnet}.1/24"), "dev", &br])?;
     sh(&["ip", "link", "set", &br, "up"])?;
@@ -343,22 +348,56 @@ fn remove_forward_rules(wanted: impl Fn(&str) -> bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A netns cluster on this machine and the process that owns it.
+#[derive(Clone, Debug)]
+pub struct NetnsRun {
+    pub id: String,
+    /// From its state file; `None` when the file is missing or unreadable.
+    pub owner: Option<Owner>,
+}
+
+impl NetnsRun {
+    /// Whether its owner is known to be gone (or unknown: then nothing
+    /// owns the namespaces any more).
+    pub fn is_orphan(&self) -> bool {
+        self.owner.as_ref().is_none_or(Owner::is_gone)
+    }
+}
+
+/// Every netns cluster on this machine: those with a state file and those
+/// with namespaces (a state file lost would otherwise hide them).
+pub fn runs() -> anyhow::Result<Vec<NetnsRun>> {
+    let mut ids = std::collections::BTreeSet::new();
+    if let Ok(entries) = std::fs::read_dir(STATE_DIR) {
+        for e in entries.filter_map(|e| e.ok()) {
+            if e.path().extension().is_none() {
+                ids.insert(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    for ns in namespaces_of(None)? {
+        if let Some((id, _)) = ns["fln-".len()..].rsplit_once('-') {
+            ids.insert(id.to_string());
+        }
+    }
+    Ok(ids
+        .into_iter()
+        .map(|id| NetnsRun {
+            owner: std::fs::read_to_string(Path::new(STATE_DIR).join(&id))
+                .ok()
+                .and_then(|text| Owner::parse(&text)),
+            id,
+        })
+        .collect())
+}
+
 /// Clusters whose owning process is gone.
 pub fn stale_clusters() -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(STATE_DIR) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_none())
-        .filter(|e| {
-            let owner = std::fs::read_to_string(e.path()).unwrap_or_default();
-            match owner.trim().parse::<u32>() {
-                Ok(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
-                Err(_) => true,
-            }
-        })
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    runs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(NetnsRun::is_orphan)
+        .map(|r| r.id)
         .collect()
 }
 
@@ -372,17 +411,13 @@ pub fn remove_stale() -> anyhow::Result<Vec<String>> {
     Ok(stale)
 }
 
-/// Remove faultline's iptables rules inside every netns cluster namespace
-/// (only `run_id`'s when given). Returns how many rules went.
-pub fn heal_all(run_id: Option<&str>) -> anyhow::Result<usize> {
-    let tag = run_id.map(iptables::tag);
+/// Remove faultline's iptables rules inside cluster `id`'s namespaces.
+/// Returns how many rules went.
+pub fn heal_run(id: &str) -> anyhow::Result<usize> {
     let mut removed = 0;
-    for ns in namespaces_of(None)? {
+    for ns in namespaces_of(Some(id))? {
         let remote = LocalRemote::netns(&ns);
-        removed += iptables::remove_tagged(&remote, false, |c| match &tag {
-            Some(t) => c == t,
-            None => iptables::is_ours(c),
-        })?;
+        removed += iptables::remove_tagged(&remote, false, iptables::is_ours)?;
     }
     Ok(removed)
 }

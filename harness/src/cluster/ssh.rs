@@ -3,11 +3,13 @@
 //! network faults are iptables rules on the hosts, and the node logs are
 //! downloaded into the run directory at the end.
 //!
-//! One faultline run at a time per set of hosts: a run starts by removing
-//! whatever an earlier, crashed run left there (its iptables rules, its node
-//! processes under the remote directory).
+//! Each node's directory on its host (`<remote-dir>/<run-id>/<node>/`) holds
+//! an `owner` file naming the controller ([`Owner`]). A run starts by removing
+//! whatever earlier runs whose controller is gone left there (their iptables
+//! rules, their node processes); runs still going are left alone.
 
 use super::daemons::{DaemonCluster, DaemonNodes, NodeSlot};
+use super::owner::{Liveness, Owner};
 use super::{Db, NodeInfo, NodeLaunch};
 use crate::clock;
 use crate::net::iptables::{self, IptablesNet};
@@ -95,10 +97,17 @@ impl SshCluster {
         );
         let remotes = connect_all(&opts.hosts, &opts.ssh)?;
         let sudo = opts.ssh.user != "root";
+        let left = runs_on_hosts(&remotes, sudo, &opts.remote_dir)?;
+        let orphans: Vec<String> = left
+            .iter()
+            .filter(|r| r.is_orphan())
+            .map(|r| r.run_id.clone())
+            .collect();
         on_all(&remotes, |_, r| {
-            clean_host(r.as_ref(), sudo, &opts.remote_dir, None)
+            clean_host(r.as_ref(), sudo, &opts.remote_dir, Some(&orphans))
         })
         .context("removing what an earlier run left on the hosts")?;
+        let owner = Owner::current().to_line();
         // Nodes listen on, and peers reach, the address the host name resolves to.
         let addrs: Vec<String> = opts
             .hosts
@@ -139,6 +148,7 @@ impl SshCluster {
                 argv[0] = dest.to_string_lossy().into_owned();
             }
             remote.run_ok(&["mkdir", "-p", &launch.data_dir.to_string_lossy()])?;
+            remote.write_file(&base.join("owner"), owner.as_bytes(), 0o644)?;
             let clock_file = opts.clock.then(|| dir.join("faketime"));
             let env = match &clock_file {
                 Some(file) => clock::env(&clock::find_libfaketime(remote.as_ref())?, file),
@@ -175,7 +185,6 @@ impl SshCluster {
             hosts.push(iptables::Host {
                 node: launch.name.clone(),
                 addr: addrs[i].clone(),
-                port: Some(opts.port),
                 remote: remotes[i].clone(),
             });
             node_dirs.push(base);
@@ -192,40 +201,107 @@ impl SshCluster {
     }
 }
 
-/// Remove faultline's iptables rules from a host (only `run_id`'s when given)
-/// and SIGKILL node processes recorded in pidfiles under `remote_dir`.
-/// Returns (rules removed, processes killed).
+/// A run that left something on the hosts: tagged rules or node directories.
+#[derive(Clone, Debug)]
+pub struct RunOnHosts {
+    pub run_id: String,
+    /// From the `owner` file of one of its node directories, if any is left.
+    pub owner: Option<Owner>,
+}
+
+impl RunOnHosts {
+    /// Whether nothing still runs it: its controller is gone, or no owner
+    /// file is left to name one.
+    pub fn is_orphan(&self) -> bool {
+        self.owner.as_ref().is_none_or(Owner::is_gone)
+    }
+
+    pub fn liveness(&self) -> Liveness {
+        self.owner.as_ref().map_or(Liveness::Gone, Owner::liveness)
+    }
+}
+
+/// The runs found on the hosts: ids from our rules' tags and from the run
+/// directories under `remote_dir`, each with its recorded owner.
+pub fn runs_on_hosts(
+    remotes: &[Arc<dyn Remote>],
+    sudo: bool,
+    remote_dir: &Path,
+) -> anyhow::Result<Vec<RunOnHosts>> {
+    let dir = quote::quote(&remote_dir.to_string_lossy());
+    let found = on_all(remotes, |_, r| {
+        let mut runs: Vec<(String, Option<Owner>)> = Vec::new();
+        for rule in iptables::list_tagged(r.as_ref(), sudo, iptables::is_ours)? {
+            let words = iptables::split_rule(&rule);
+            if let Some(id) = iptables::comment_of(&words).and_then(|c| c.strip_prefix(iptables::TAG_PREFIX)) {
+                runs.push((id.to_string(), None));
+            }
+        }
+        // One line per node directory: `<run-id> <owner JSON or nothing>`.
+        let script = format!(
+            "cd {dir} 2>/dev/null || exit 0; for d in */*/; do \
+             [ -f \"$d/owner\" ] || [ -f \"$d/node/node.pid\" ] || continue; \
+             printf '%s %s\\n' \"${{d%%/*}}\" \"$(cat \"$d/owner\" 2>/dev/null)\"; done"
+        );
+        let out = r.run_shell(&script)?;
+        for line in out.stdout.lines() {
+            let (id, owner) = line.split_once(' ').unwrap_or((line, ""));
+            runs.push((id.to_string(), Owner::parse(owner)));
+        }
+        Ok(runs)
+    })?;
+    let mut runs: std::collections::BTreeMap<String, Option<Owner>> = Default::default();
+    for (id, owner) in found.into_iter().flatten() {
+        let entry = runs.entry(id).or_default();
+        if entry.is_none() {
+            *entry = owner;
+        }
+    }
+    Ok(runs
+        .into_iter()
+        .map(|(run_id, owner)| RunOnHosts { run_id, owner })
+        .collect())
+}
+
+/// Remove faultline's iptables rules from a host and SIGKILL the node
+/// processes recorded in pidfiles under `remote_dir`: of the runs `run_ids`,
+/// or of every run when `None`. Returns (rules removed, processes killed).
 pub fn clean_host(
     remote: &dyn Remote,
     sudo: bool,
     remote_dir: &Path,
-    run_id: Option<&str>,
+    run_ids: Option<&[String]>,
 ) -> anyhow::Result<(usize, usize)> {
-    let tag = run_id.map(iptables::tag);
-    let rules = iptables::remove_tagged(remote, sudo, |c| match &tag {
-        Some(t) => c == t,
+    let tags: Option<Vec<String>> = run_ids.map(|ids| ids.iter().map(|id| iptables::tag(id)).collect());
+    let rules = iptables::remove_tagged(remote, sudo, |c| match &tags {
+        Some(tags) => tags.iter().any(|t| t == c),
         None => iptables::is_ours(c),
     })?;
-    let pattern = format!(
-        "{}/{}/*/node/node.pid",
-        quote::quote(&remote_dir.to_string_lossy()),
-        run_id.map(quote::quote).unwrap_or_else(|| "*".into())
-    );
-    let out = remote.run_shell(&format!("cat {pattern} 2>/dev/null; true"))?;
+    let patterns: Vec<String> = match run_ids {
+        Some(ids) => ids.iter().map(|id| quote::quote(id)).collect(),
+        None => vec!["*".into()],
+    };
     let mut killed = 0;
-    for pid in out
-        .stdout
-        .split_whitespace()
-        .filter_map(|p| p.parse::<u32>().ok())
-    {
-        // Only processes of this host: hosts that share a file system (the
-        // namespace hosts of scripts/netns-hosts) see each other's pidfiles.
-        let same_host = remote.run_shell(&format!(
-            "test \"$(readlink /proc/{pid}/ns/net)\" = \"$(readlink /proc/$$/ns/net)\""
-        ))?;
-        if same_host.success() && daemon::proc_state(remote, pid)? != daemon::ProcState::Gone {
-            daemon::signal_pid(remote, pid, "KILL")?;
-            killed += 1;
+    for id in patterns {
+        let pattern = format!(
+            "{}/{id}/*/node/node.pid",
+            quote::quote(&remote_dir.to_string_lossy()),
+        );
+        let out = remote.run_shell(&format!("cat {pattern} 2>/dev/null; true"))?;
+        for pid in out
+            .stdout
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+        {
+            // Only processes of this host: hosts that share a file system (the
+            // namespace hosts of scripts/netns-hosts) see each other's pidfiles.
+            let same_host = remote.run_shell(&format!(
+                "test \"$(readlink /proc/{pid}/ns/net)\" = \"$(readlink /proc/$$/ns/net)\""
+            ))?;
+            if same_host.success() && daemon::proc_state(remote, pid)? != daemon::ProcState::Gone {
+                daemon::signal_pid(remote, pid, "KILL")?;
+                killed += 1;
+            }
         }
     }
     Ok((rules, killed))

@@ -248,6 +248,7 @@ fn run_one(
         .name
         .clone()
         .unwrap_or_else(|| format!("{target}-{}", workload.kind()));
+    let run_id = crate::cluster::registry::new_run_id();
     let mut spec = TestSpec {
         name,
         target,
@@ -265,8 +266,11 @@ fn run_one(
         model: workload.model(),
         bugs: args.bugs.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
+        run_id: run_id.clone(),
     };
     let run_dir = Arc::new(RunDir::create(&global.store, &spec)?);
+    let _registration =
+        crate::cluster::registry::register_run(&run_id, args.cluster.name(), &run_dir.path)?;
     run_dir.log(format!("faultline test seed {seed}: {spec:?}"));
     let cluster: Arc<dyn Cluster> = match args.cluster {
         ClusterKind::Local => Arc::new(
@@ -286,7 +290,7 @@ fn run_one(
         kind @ (ClusterKind::Netns | ClusterKind::Ssh) => {
             let run = crate::cluster::hosts::HostRun {
                 nodes: nodes_arg.to_list(),
-                run_id: crate::cluster::hosts::run_id(&run_dir.path),
+                run_id: run_id.clone(),
                 run_dir: run_dir.path.clone(),
                 bugs: args.bugs.clone(),
                 clock: crate::nemesis::needs_clock(kinds),

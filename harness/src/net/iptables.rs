@@ -9,11 +9,15 @@
 //! `statistic` match) drop packets; a stall drops all but SYNs of a link's
 //! connections; a reset answers them with RST for a moment.
 //!
-//! A directed link i -> j is cut at j by dropping packets from i's address to
-//! j's node port: the target's peer protocol sends i's messages on i's own
-//! connection to j's port, so this stops exactly those, while j's connection to
-//! i (and its acknowledgements from i) keeps working. When the port is not
-//! known, everything from i's address is dropped (the link both ways, for TCP).
+//! A directed link i -> j is cut at j by dropping every packet from i's
+//! address, whatever its ports and whichever side dialed (as Jepsen does): j
+//! receives nothing from i. This is a cut at the packet level, so it takes i's
+//! TCP acknowledgements with it: j's streams to i deliver what was already in
+//! flight and then hang (retransmitting) until the heal, and no new connection
+//! opens either way between i and j (a handshake needs both directions). UDP
+//! from j to i keeps flowing. The harness's own traffic is untouched, because
+//! it never comes from a node's address: clients, ready checks and SSH reach
+//! the nodes from the controller's machine (on netns, the bridge's `.1`).
 
 use super::{Grudge, Link, Net, NetFault};
 use crate::remote::{parallel::on_all, Remote};
@@ -38,8 +42,6 @@ pub struct Host {
     pub node: String,
     /// The address peers reach the node at (the source address of its packets).
     pub addr: String,
-    /// The node's listen port, when known.
-    pub port: Option<u16>,
     pub remote: Arc<dyn Remote>,
 }
 
@@ -67,17 +69,13 @@ impl IptablesNet {
         })
     }
 
-    /// The rule (after `-A INPUT`) that matches traffic of link `from` -> `to`.
+    /// The host index where link `from` -> `to` is cut (the receiver's) and
+    /// the match (after `-A INPUT`) of everything the sender sends there.
     fn link_match(&self, link: &Link) -> anyhow::Result<(usize, Vec<String>)> {
         let from = self.host(&link.from)?;
-        let to = self.host(&link.to)?;
+        self.host(&link.to)?;
         let to_index = self.hosts.iter().position(|h| h.node == link.to).unwrap();
-        let mut m = vec!["-s".to_string(), format!("{}/32", from.addr)];
-        if let Some(port) = to.port {
-            m.extend(["-p", "tcp", "--dport"].map(String::from));
-            m.push(port.to_string());
-        }
-        Ok((to_index, m))
+        Ok((to_index, vec!["-s".to_string(), format!("{}/32", from.addr)]))
     }
 
     /// Rules to add, per host index.
@@ -89,16 +87,6 @@ impl IptablesNet {
             m.extend(["-m", "comment", "--comment", &self.tag, "-j"].map(String::from));
             m.extend(target.iter().map(|s| s.to_string()));
             rules.entry(host).or_default().push(m);
-            Ok(())
-        };
-        let need_ports = |links: &[Link]| -> anyhow::Result<()> {
-            for link in links {
-                anyhow::ensure!(
-                    self.host(&link.to)?.port.is_some(),
-                    "{fault:?}: node {}'s port is unknown, so its connections cannot be told apart",
-                    link.to
-                );
-            }
             Ok(())
         };
         match fault {
@@ -118,22 +106,24 @@ impl IptablesNet {
                     add(link, &stat, &["DROP"])?;
                 }
             }
-            // Every packet but a SYN is dropped: open connections hang (TCP
-            // holds the data and retransmits it after the heal) while new
+            // Every TCP packet but a SYN is dropped: open connections hang
+            // (TCP holds the data and retransmits it after the heal) while new
             // connections still get through their first step. (Not conntrack
             // states: a connection opened before conntrack ran in a namespace
             // would count as NEW.)
             NetFault::Stall(links) => {
-                need_ports(links)?;
                 for link in links {
-                    add(link, &["!", "--syn"], &["DROP"])?;
+                    add(link, &["-p", "tcp", "!", "--syn"], &["DROP"])?;
                 }
             }
-            // Answer the link's packets with RST for a moment (see `apply`).
+            // Answer the link's TCP packets with RST for a moment (see `apply`).
             NetFault::Reset(links) => {
-                need_ports(links)?;
                 for link in links {
-                    add(link, &[], &["REJECT", "--reject-with", "tcp-reset"])?;
+                    add(
+                        link,
+                        &["-p", "tcp"],
+                        &["REJECT", "--reject-with", "tcp-reset"],
+                    )?;
                 }
             }
         }
@@ -207,11 +197,8 @@ impl Net for IptablesNet {
         Ok(())
     }
 
-    fn supports(&self, fault: &NetFault) -> bool {
-        match fault {
-            NetFault::Partition(_) | NetFault::Loss { .. } => true,
-            NetFault::Stall(_) | NetFault::Reset(_) => self.hosts.iter().all(|h| h.port.is_some()),
-        }
+    fn supports(&self, _fault: &NetFault) -> bool {
+        true
     }
 
     fn heal(&self) -> anyhow::Result<()> {
@@ -325,12 +312,11 @@ mod tests {
         assert_eq!(comment_of(&split_rule("-A INPUT -j ACCEPT")), None);
     }
 
-    fn net(port: Option<u16>) -> IptablesNet {
+    fn net() -> IptablesNet {
         let hosts = (1..=3)
             .map(|i| Host {
                 node: format!("n{i}"),
                 addr: format!("198.18.5.{}", 10 + i),
-                port,
                 remote: Arc::new(crate::remote::local::LocalRemote::host()),
             })
             .collect();
@@ -338,23 +324,24 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_link_drops_the_senders_packets_to_the_receivers_port() {
+    fn a_cut_link_drops_everything_the_sender_sends_to_the_receiver() {
         let mut g = Grudge::new();
         g.insert("n1".into(), ["n2".to_string()].into());
-        let rules = net(Some(7000))
-            .rules_for(&NetFault::Partition(g.clone()))
-            .unwrap();
-        // One rule, on n1's host (index 0).
+        let rules = net().rules_for(&NetFault::Partition(g)).unwrap();
+        // One rule, on n1's host (index 0), by address only: no port, so it
+        // matches whichever side dialed.
         assert_eq!(rules.keys().collect::<Vec<_>>(), vec![&0]);
         assert_eq!(
             rules[&0][0].join(" "),
-            "-s 198.18.5.12/32 -p tcp --dport 7000 -m comment --comment faultline:run7 -j DROP"
-        );
-        // Without a known port, everything from the sender is dropped.
-        let rules = net(None).rules_for(&NetFault::Partition(g)).unwrap();
-        assert_eq!(
-            rules[&0][0].join(" "),
             "-s 198.18.5.12/32 -m comment --comment faultline:run7 -j DROP"
+        );
+        let stall = NetFault::Stall(vec![Link {
+            from: "n2".into(),
+            to: "n1".into(),
+        }]);
+        assert_eq!(
+            net().rules_for(&stall).unwrap()[&0][0].join(" "),
+            "-s 198.18.5.12/32 -p tcp ! --syn -m comment --comment faultline:run7 -j DROP"
         );
     }
 
@@ -368,7 +355,7 @@ mod tests {
             links: links.clone(),
             probability: 0.3,
         };
-        let rules = net(Some(7000)).rules_for(&fault).unwrap();
+        let rules = net().rules_for(&fault).unwrap();
         assert!(rules[&1][0]
             .join(" ")
             .contains("-m statistic --mode random --probability 0.3"));
@@ -376,9 +363,8 @@ mod tests {
             links,
             probability: 1.5,
         };
-        assert!(net(Some(7000)).rules_for(&bad).is_err());
-        assert!(net(Some(7000)).supports(&NetFault::Stall(vec![])));
-        assert!(!net(None).supports(&NetFault::Reset(vec![])));
+        assert!(net().rules_for(&bad).is_err());
+        assert!(net().supports(&NetFault::Stall(vec![])));
     }
 
     #[test]

@@ -254,6 +254,7 @@ pub fn spec(name: &str, ops: usize) -> TestSpec {
         model: Some(faultline_checkers::models::ModelKind::CasRegister),
         bugs: vec![],
         version: env!("CARGO_PKG_VERSION").into(),
+        run_id: "a1b2c3".into(),
     }
 }
 
