@@ -62,7 +62,8 @@ pub struct Config {
 impl Config {
     /// Number of nodes that make a majority of the whole cluster.
     pub fn majority(&self) -> usize {
-        (self.peers.len() + 1) / 2 + 1
+        let nodes = self.peers.len() + 1;
+        nodes / 2 + 1
     }
 }
 
