@@ -5,7 +5,7 @@
 //! key's sub-history outgrows what the checker handles quickly.
 
 use crate::generator::{Gen, Independent, KeyRotation, OpSpec};
-use crate::kind::WorkloadKind;
+use crate::WorkloadKind;
 use crate::register;
 use crate::workload::Workload;
 use faultline_checkers::models::ModelKind;

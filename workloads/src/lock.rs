@@ -3,7 +3,7 @@
 //! not rise.
 
 use crate::generator::{Gen, OpSpec, Outcome};
-use crate::kind::WorkloadKind;
+use crate::WorkloadKind;
 use crate::workload::Workload;
 use faultline_checkers::registry::CheckerKind;
 use rand::Rng;
@@ -16,6 +16,7 @@ pub const KEY: &str = "l";
 /// Lease the lock workload asks for.
 pub const LEASE_MS: u64 = 2000;
 
+#[derive(Default)]
 pub struct Lock;
 
 impl Workload for Lock {
