@@ -26,7 +26,11 @@ pub enum CheckerKind {
 }
 
 impl CheckerKind {
-    pub const ALL: [CheckerKind; 3] = [CheckerKind::Linearizable, CheckerKind::Set, CheckerKind::Lock];
+    pub const ALL: [CheckerKind; 3] = [
+        CheckerKind::Linearizable,
+        CheckerKind::Set,
+        CheckerKind::Lock,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -154,7 +158,10 @@ mod tests {
         let e = "bank".parse::<CheckerKind>().unwrap_err();
         assert!(e.contains("checkers: linearizable, set, lock"), "{e}");
         let e = "btree".parse::<ModelKind>().unwrap_err();
-        assert!(e.contains("cas-register") && e.contains("fifo-queue"), "{e}");
+        assert!(
+            e.contains("cas-register") && e.contains("fifo-queue"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -66,7 +66,9 @@ impl clap::ValueEnum for NemesisChoice {
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         match self {
-            NemesisChoice::None => Some(clap::builder::PossibleValue::new("none").help("No faults")),
+            NemesisChoice::None => {
+                Some(clap::builder::PossibleValue::new("none").help("No faults"))
+            }
             NemesisChoice::Fault(kind) => kind.to_possible_value(),
         }
     }
@@ -115,11 +117,19 @@ mod tests {
 
     #[test]
     fn unknown_values_get_an_error_listing_the_valid_ones() {
-        let e = parse(&["--nemesis", "partition,flood"]).unwrap_err().to_string();
+        let e = parse(&["--nemesis", "partition,flood"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("flood") && e.contains("--nemesis"), "{e}");
-        assert!(e.contains("isolate-leader") && e.contains("loss") && e.contains("none"), "{e}");
+        assert!(
+            e.contains("isolate-leader") && e.contains("loss") && e.contains("none"),
+            "{e}"
+        );
         let e = parse(&["--workload", "queue"]).unwrap_err().to_string();
-        assert!(e.contains("queue") && e.contains("register, kv, set, lock"), "{e}");
+        assert!(
+            e.contains("queue") && e.contains("register, kv, set, lock"),
+            "{e}"
+        );
         let e = parse(&["--cluster", "k8s"]).unwrap_err().to_string();
         assert!(e.contains("local, netns, ssh"), "{e}");
         let e = parse(&["--target", "etcd"]).unwrap_err().to_string();

@@ -67,7 +67,11 @@ mod tests {
         assert_eq!(spec.workload, WorkloadKind::Kv);
         assert_eq!(
             spec.nemesis,
-            [FaultKind::Partition, FaultKind::Figure8, FaultKind::ClockLeader]
+            [
+                FaultKind::Partition,
+                FaultKind::Figure8,
+                FaultKind::ClockLeader
+            ]
         );
         assert_eq!(spec.cluster, ClusterKind::Netns);
         assert_eq!(spec.model, Some(ModelKind::Kv));

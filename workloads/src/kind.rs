@@ -1,17 +1,16 @@
-//! The workloads `--workload` accepts: one line each in [`workloads!`] below
-//! registers a workload's name and how to build it.
+//! [`WorkloadKind`]: the workloads `--workload` accepts. The list itself is
+//! in lib.rs, one line a workload, through the [`workloads!`] macro here.
 
-use crate::workload::Workload;
-use crate::{kv, lock, register, set};
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use crate::WorkloadKind;
 
-/// Declares [`WorkloadKind`] (clap lists and checks it; serde writes the
-/// name into `test.json`) and [`WorkloadKind::build`].
+/// Declares each workload's module, [`WorkloadKind`] (clap lists and checks
+/// it; serde writes the name into `test.json`) and [`WorkloadKind::build`].
 macro_rules! workloads {
-    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal => $build:expr,)*) => {
+    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal => $module:ident :: $workload:ident,)*) => {
+        $(pub mod $module;)*
+
         /// A workload by name.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
         pub enum WorkloadKind {
             $($(#[doc = $doc])* #[serde(rename = $name)] #[cfg_attr(feature = "clap", value(name = $name))] $variant,)*
@@ -27,24 +26,13 @@ macro_rules! workloads {
             }
 
             /// A fresh workload of this kind, for one run.
-            pub fn build(self) -> Arc<dyn Workload> {
+            pub fn build(self) -> std::sync::Arc<dyn $crate::Workload> {
                 match self {
-                    $(WorkloadKind::$variant => Arc::new($build),)*
+                    $(WorkloadKind::$variant => std::sync::Arc::new($module::$workload::default()),)*
                 }
             }
         }
     };
-}
-
-workloads! {
-    /// Reads, writes and compare-and-sets on one register.
-    Register = "register" => register::Register,
-    /// Reads, writes and compare-and-sets on many keys, each retired after a bounded number of ops.
-    Kv = "kv" => kv::Kv::default(),
-    /// Unique adds to a set, and a final read.
-    Set = "set" => set::Set,
-    /// Clients acquiring, renewing and releasing one lock.
-    Lock = "lock" => lock::Lock,
 }
 
 impl WorkloadKind {

@@ -5,7 +5,7 @@
 //! key's sub-history outgrows what the checker handles quickly.
 
 use crate::generator::{Gen, Independent, KeyRotation, OpSpec};
-use crate::kind::WorkloadKind;
+use crate::WorkloadKind;
 use crate::register;
 use crate::workload::Workload;
 use faultline_checkers::models::ModelKind;
@@ -184,7 +184,10 @@ mod tests {
             .enumerate()
             .rev()
             .find(|(_, o)| {
-                o.kind == OpType::Ok && o.f == "read" && o.key.as_deref() == Some("k3") && !o.value.is_null()
+                o.kind == OpType::Ok
+                    && o.f == "read"
+                    && o.key.as_deref() == Some("k3")
+                    && !o.value.is_null()
             })
             .map(|(i, o)| (i, o.key.clone().unwrap()))
             .expect("a read of k3 that saw a value");

@@ -3,18 +3,27 @@
 //! A generator ([`generator::Gen`]) produces the ops one client worker performs;
 //! generators compose (mix, limit, stagger, phases, per-key independence). A
 //! workload ([`Workload`]) is one file (`register`, `kv`, `set`, `lock`): its
-//! generators, its final reads, its checkers and model; [`kind`] registers
-//! each by name. All randomness comes from a seeded
+//! generators, its final reads, its checkers and model; the `workloads!`
+//! list below registers each by name ([`WorkloadKind`]). All randomness comes from a seeded
 //! [`rand_chacha::ChaCha8Rng`], so the same `--seed` gives the same ops.
 
 pub mod generator;
+#[macro_use]
 pub mod kind;
-pub mod kv;
-pub mod lock;
-pub mod register;
-pub mod set;
 pub mod workload;
 
 pub use generator::{Gen, OpSpec, Outcome};
-pub use kind::WorkloadKind;
 pub use workload::Workload;
+
+// The workloads: one line each (its module, and the type that implements
+// `Workload`, built with `Default`).
+workloads! {
+    /// Reads, writes and compare-and-sets on one register.
+    Register = "register" => register::Register,
+    /// Reads, writes and compare-and-sets on many keys, each retired after a bounded number of ops.
+    Kv = "kv" => kv::Kv,
+    /// Unique adds to a set, and a final read.
+    Set = "set" => set::Set,
+    /// Clients acquiring, renewing and releasing one lock.
+    Lock = "lock" => lock::Lock,
+}

@@ -3,7 +3,7 @@
 //! not rise.
 
 use crate::generator::{Gen, OpSpec, Outcome};
-use crate::kind::WorkloadKind;
+use crate::WorkloadKind;
 use crate::workload::Workload;
 use faultline_checkers::registry::CheckerKind;
 use rand::Rng;
@@ -16,6 +16,7 @@ pub const KEY: &str = "l";
 /// Lease the lock workload asks for.
 pub const LEASE_MS: u64 = 2000;
 
+#[derive(Default)]
 pub struct Lock;
 
 impl Workload for Lock {
@@ -76,11 +77,7 @@ impl Gen for LockClient {
                 } else {
                     "release"
                 };
-                OpSpec::new(
-                    f,
-                    Some(KEY),
-                    json!({"holder": self.holder, "token": token}),
-                )
+                OpSpec::new(f, Some(KEY), json!({"holder": self.holder, "token": token}))
             }
         })
     }
@@ -113,7 +110,7 @@ mod tests {
 
     #[test]
     fn lock_client_follows_its_grants() {
-                let mut g = Lock.generator(3);
+        let mut g = Lock.generator(3);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let op = g.next(&mut rng).unwrap();
         assert_eq!(op.f, "acquire");
@@ -128,7 +125,7 @@ mod tests {
 
     #[test]
     fn lock_holds_span_renewals_a_quarter_lease_apart_then_release() {
-                let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut longest = 0;
         for worker in 0..20 {
             let mut g = Lock.generator(worker);
@@ -154,9 +151,6 @@ mod tests {
             assert!(g.delay(&mut rng) < Duration::from_millis(40));
         }
         // Some holds outlast a whole lease.
-        assert!(
-            u64::from(longest) * LEASE_MS / 4 > LEASE_MS,
-            "{longest}"
-        );
+        assert!(u64::from(longest) * LEASE_MS / 4 > LEASE_MS, "{longest}");
     }
 }

@@ -2,7 +2,7 @@
 //! for linearizability against a compare-and-set register.
 
 use crate::generator::{FromFn, Gen, Mix, OpSpec};
-use crate::kind::WorkloadKind;
+use crate::WorkloadKind;
 use crate::workload::Workload;
 use faultline_checkers::models::ModelKind;
 use faultline_checkers::registry::CheckerKind;
@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 /// The register's key.
 pub const KEY: &str = "r";
 
+#[derive(Default)]
 pub struct Register;
 
 impl Workload for Register {

@@ -2,7 +2,7 @@
 //! acknowledged adds that are lost and elements that appear from nowhere.
 
 use crate::generator::{Gen, OpSpec};
-use crate::kind::WorkloadKind;
+use crate::WorkloadKind;
 use crate::workload::Workload;
 use faultline_checkers::registry::CheckerKind;
 use rand_chacha::ChaCha8Rng;
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 /// The set's key.
 pub const KEY: &str = "s";
 
+#[derive(Default)]
 pub struct Set;
 
 impl Workload for Set {

@@ -2,11 +2,11 @@
 //! the cluster healed, and the checkers (and model) that judge the history.
 //!
 //! One workload is one file (`register.rs`, `kv.rs`, `set.rs`, `lock.rs`)
-//! with a type implementing [`Workload`], registered by one line in
-//! [`crate::kind`].
+//! with a type implementing [`Workload`] (and `Default`), registered by one
+//! line in the `workloads!` list in lib.rs.
 
 use crate::generator::{Gen, OpSpec};
-use crate::kind::WorkloadKind;
+use crate::WorkloadKind;
 use faultline_checkers::models::ModelKind;
 use faultline_checkers::registry::CheckerKind;
 

@@ -89,9 +89,7 @@ pub fn check(
             AppendRegister::new(init, config.clone())
         }),
         ModelKind::Mutex => check_model(history, name, false, opts, || Mutex::new(init)),
-        ModelKind::FifoQueue => {
-            check_model(history, name, false, opts, || FifoQueue::new(init))
-        }
+        ModelKind::FifoQueue => check_model(history, name, false, opts, || FifoQueue::new(init)),
     }
 }
 

@@ -144,9 +144,14 @@ mod tests {
             .check_bugs(&["no-fencing".into(), "no-such".into()])
             .unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("no-such") && text.contains("no-fencing, lease-by-local-clock"), "{text}");
+        assert!(
+            text.contains("no-such") && text.contains("no-fencing, lease-by-local-clock"),
+            "{text}"
+        );
         assert!(e.downcast_ref::<crate::exit::BadInput>().is_some());
         // A switch of another target is not one of this one's.
-        assert!(Target::PaxosRegister.check_bugs(&["stale-read".into()]).is_err());
+        assert!(Target::PaxosRegister
+            .check_bugs(&["stale-read".into()])
+            .is_err());
     }
 }

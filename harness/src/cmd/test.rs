@@ -35,7 +35,12 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub workload: Option<WorkloadKind>,
     /// Faults, separated by commas, or none.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "partition,kill")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "partition,kill"
+    )]
     pub nemesis: Vec<crate::cli::NemesisChoice>,
     /// Seconds between faults (each fault lasts as long).
     #[arg(long, default_value_t = 5.0)]

@@ -75,7 +75,11 @@ pub struct Controller {
 }
 
 /// Sleeps `d`, or less if the phase ends; returns whether it ended.
-pub(crate) async fn sleep_or_end(d: Duration, deadline: Instant, stop: &mut watch::Receiver<bool>) -> bool {
+pub(crate) async fn sleep_or_end(
+    d: Duration,
+    deadline: Instant,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
     let until = (Instant::now() + d).min(deadline);
     tokio::select! {
         _ = tokio::time::sleep_until(until) => {}

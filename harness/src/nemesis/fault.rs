@@ -20,7 +20,10 @@ pub enum Fault {
     /// Clock offsets (ms) by node name, through libfaketime.
     Clock(crate::clock::ClockOffsets),
     /// Drop this fraction of the packets on these links.
-    Loss { links: Vec<Link>, probability: f64 },
+    Loss {
+        links: Vec<Link>,
+        probability: f64,
+    },
 }
 
 impl Fault {

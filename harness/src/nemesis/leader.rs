@@ -29,6 +29,9 @@
 //!
 //! Nodes that do not answer `status` count as unknown; the faults then fall
 //! back to a node chosen from the seeded random stream.
+//!
+//! Each of these kinds is a file in `faults/` that aims with [`aim`] and runs
+//! the sequence here.
 
 use super::{shapes, Fault, Stepper};
 use crate::cluster::NodeInfo;

@@ -91,6 +91,8 @@ mod tests {
         assert_eq!(links.len(), 2 * (3 + 3 - 1));
         let set: std::collections::BTreeSet<_> = links.iter().collect();
         assert_eq!(set.len(), links.len());
-        assert!(links.iter().all(|l| l.from == "n1" || l.from == "n3" || l.to == "n1" || l.to == "n3"));
+        assert!(links
+            .iter()
+            .all(|l| l.from == "n1" || l.from == "n3" || l.to == "n1" || l.to == "n3"));
     }
 }

@@ -159,6 +159,10 @@ impl Stepper {
 
     /// The cluster's node names, in node order.
     pub fn names(&self) -> Vec<String> {
-        self.cluster.nodes().iter().map(|n| n.name.clone()).collect()
+        self.cluster
+            .nodes()
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
     }
 }

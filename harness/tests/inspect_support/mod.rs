@@ -270,9 +270,12 @@ pub fn check(history: &History) -> Results {
         opts.linearizability.timeout = Some(std::time::Duration::from_secs(5));
         opts.linearizability.memory_limit_bytes = Some(512 << 20);
     }
-    Results::new(vec![
-        registry::check(registry::CheckerKind::Linearizable, history, &opts).unwrap()
-    ])
+    Results::new(vec![registry::check(
+        registry::CheckerKind::Linearizable,
+        history,
+        &opts,
+    )
+    .unwrap()])
 }
 
 /// Writes a whole run directory into `store` and points `latest` at it:

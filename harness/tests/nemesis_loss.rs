@@ -1,0 +1,111 @@
+//! `--nemesis loss`: packet loss on the links of some nodes, recorded in the
+//! history as `start-loss` / `stop-loss` like every fault, healed at the end.
+//! On netns hosts it is an iptables `statistic` rule; the local cluster's
+//! proxies cannot drop a fraction of packets, so there it is refused before
+//! anything starts.
+
+#[path = "support/netfaults.rs"]
+mod support;
+
+use faultline_checkers::history::{OpType, Process};
+use faultline_checkers::jsonl;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+
+fn raft_kv_built() -> bool {
+    let built = Path::new(BIN).with_file_name("raft-kv").exists();
+    if !built {
+        let msg = "raft-kv is not built next to faultline (cargo build --workspace)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    built
+}
+
+#[test]
+fn loss_on_netns_is_recorded_healed_and_the_run_stays_valid() {
+    if !support::prerequisites() || !raft_kv_built() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("--store")
+        .arg(store.path())
+        .args([
+            "test",
+            "--cluster",
+            "netns",
+            "--nodes",
+            "3",
+            "--workload",
+            "kv",
+        ])
+        .args([
+            "--nemesis",
+            "loss",
+            "--time-limit",
+            "8",
+            "--nemesis-interval",
+            "1.5",
+        ])
+        .args(["--quiet", "--seed", "3", "--settle", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "not valid:\n{stdout}\n{stderr}");
+    let run = PathBuf::from(
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("run: "))
+            .expect("the run's path is printed")
+            .trim(),
+    );
+    let history = jsonl::read_file(&run.join("history.jsonl"))
+        .unwrap()
+        .history;
+    let nemesis: Vec<_> = history
+        .ops
+        .iter()
+        .filter(|o| o.process == Process::Nemesis && o.kind == OpType::Info)
+        .collect();
+    let starts: Vec<_> = nemesis.iter().filter(|o| o.f == "start-loss").collect();
+    assert!(!starts.is_empty(), "no loss fault in {nemesis:?}");
+    for start in &starts {
+        assert!(start.error.is_none(), "loss not applied: {start:?}");
+        let p = start.value["probability"].as_f64().unwrap();
+        assert!(p > 0.0 && p < 1.0, "{start:?}");
+        assert!(!start.value["links"].as_array().unwrap().is_empty());
+    }
+    let stops = nemesis.iter().filter(|o| o.f == "stop-loss").count();
+    assert_eq!(stops, starts.len(), "every loss healed");
+    assert!(
+        history
+            .ops
+            .iter()
+            .any(|o| o.f == "read" && o.kind == OpType::Ok),
+        "clients got through"
+    );
+    let spec = std::fs::read_to_string(run.join("test.json")).unwrap();
+    assert!(spec.contains("\"loss\""), "{spec}");
+}
+
+#[test]
+fn loss_on_the_local_cluster_is_refused_before_anything_starts() {
+    let store = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("--store")
+        .arg(store.path())
+        .args(["test", "--quiet", "--nemesis", "partition,loss"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "{stderr}");
+    assert!(
+        stderr.contains("--nemesis loss") && stderr.contains("--cluster local"),
+        "{stderr}"
+    );
+    assert!(std::fs::read_dir(store.path()).unwrap().next().is_none());
+}
