@@ -514,7 +514,14 @@ fn spawn_bound_to_parent(command: &mut Command) -> std::io::Result<Child> {
     // only async-signal-safe functions (prctl, getppid), allocating nothing.
     unsafe {
         command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             // The controller died between fork and prctl: no signal will come.

@@ -22,9 +22,13 @@ pub struct RunRecord {
     pub run_dir: PathBuf,
 }
 
-/// Where records live: `/run/faultline/runs` for root, else under
-/// `$XDG_RUNTIME_DIR` (or the temp directory) per user.
+/// Where records live: `$FAULTLINE_STATE_DIR` if set, else
+/// `/run/faultline/runs` for root, else under `$XDG_RUNTIME_DIR` (or the temp
+/// directory) per user.
 pub fn state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FAULTLINE_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
     if uid == 0 {

@@ -233,7 +233,9 @@ pub fn runs_on_hosts(
         let mut runs: Vec<(String, Option<Owner>)> = Vec::new();
         for rule in iptables::list_tagged(r.as_ref(), sudo, iptables::is_ours)? {
             let words = iptables::split_rule(&rule);
-            if let Some(id) = iptables::comment_of(&words).and_then(|c| c.strip_prefix(iptables::TAG_PREFIX)) {
+            if let Some(id) =
+                iptables::comment_of(&words).and_then(|c| c.strip_prefix(iptables::TAG_PREFIX))
+            {
                 runs.push((id.to_string(), None));
             }
         }
@@ -272,7 +274,8 @@ pub fn clean_host(
     remote_dir: &Path,
     run_ids: Option<&[String]>,
 ) -> anyhow::Result<(usize, usize)> {
-    let tags: Option<Vec<String>> = run_ids.map(|ids| ids.iter().map(|id| iptables::tag(id)).collect());
+    let tags: Option<Vec<String>> =
+        run_ids.map(|ids| ids.iter().map(|id| iptables::tag(id)).collect());
     let rules = iptables::remove_tagged(remote, sudo, |c| match &tags {
         Some(tags) => tags.iter().any(|t| t == c),
         None => iptables::is_ours(c),

@@ -35,7 +35,9 @@ pub struct Args {
 
 /// Whether to act on a run, and the words that say why.
 fn decide(args: &Args, run_id: &str, liveness: Liveness, owner: Option<&Owner>) -> (bool, String) {
-    let who = owner.map_or("its controller".to_string(), |o| format!("its controller ({o})"));
+    let who = owner.map_or("its controller".to_string(), |o| {
+        format!("its controller ({o})")
+    });
     let named = args.run_id.as_deref() == Some(run_id);
     match liveness {
         Liveness::Gone if owner.is_some() => (true, format!("{who} is gone")),
@@ -77,7 +79,10 @@ fn heal_local(args: &Args) -> anyhow::Result<()> {
         .filter(|r| r.cluster == "local" && selected(args, &r.run_id))
         .collect();
     if runs.is_empty() {
-        println!("no local runs recorded in {}", registry::state_dir().display());
+        println!(
+            "no local runs recorded in {}",
+            registry::state_dir().display()
+        );
     }
     for run in runs {
         let (act, why) = decide(args, &run.run_id, run.owner.liveness(), Some(&run.owner));
@@ -165,7 +170,10 @@ fn heal_ssh(args: &Args) -> anyhow::Result<()> {
         if args.stop_nodes {
             ssh::clean_host(r.as_ref(), sudo, remote_dir, Some(&chosen))
         } else {
-            let tags: Vec<String> = chosen.iter().map(|id| crate::net::iptables::tag(id)).collect();
+            let tags: Vec<String> = chosen
+                .iter()
+                .map(|id| crate::net::iptables::tag(id))
+                .collect();
             crate::net::iptables::remove_tagged(r.as_ref(), sudo, |c| tags.iter().any(|t| t == c))
                 .map(|n| (n, 0))
         }

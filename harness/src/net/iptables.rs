@@ -75,7 +75,10 @@ impl IptablesNet {
         let from = self.host(&link.from)?;
         self.host(&link.to)?;
         let to_index = self.hosts.iter().position(|h| h.node == link.to).unwrap();
-        Ok((to_index, vec!["-s".to_string(), format!("{}/32", from.addr)]))
+        Ok((
+            to_index,
+            vec!["-s".to_string(), format!("{}/32", from.addr)],
+        ))
     }
 
     /// Rules to add, per host index.

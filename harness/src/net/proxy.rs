@@ -441,16 +441,27 @@ mod tests {
         // Cut n1 -> n2: n2 receives nothing from n1, n1 still hears n2.
         let grudge = [("n2".to_string(), BTreeSet::from(["n1".to_string()]))].into();
         net.apply(&NetFault::Partition(grudge)).unwrap();
-        assert_eq!(roundtrip(&mut s, "b\n").await, None, "n1's answer got through");
+        assert_eq!(
+            roundtrip(&mut s, "b\n").await,
+            None,
+            "n1's answer got through"
+        );
         let heard = tokio::time::timeout(Duration::from_secs(2), n1_received.recv()).await;
-        assert_eq!(heard.ok().flatten().as_deref(), Some("b"), "n2's line was dropped");
+        assert_eq!(
+            heard.ok().flatten().as_deref(),
+            Some("b"),
+            "n2's line was dropped"
+        );
 
         // The opposite cut leaves this connection's answers alone but drops
         // n2's bytes.
         net.heal().unwrap();
         let mut rest = Vec::new();
         let r = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut rest)).await;
-        assert!(matches!(r, Ok(Ok(0)) | Ok(Err(_))), "tainted connection ends: {r:?}");
+        assert!(
+            matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+            "tainted connection ends: {r:?}"
+        );
         let mut s = tokio::io::BufReader::new(TcpStream::connect(&proxy).await.unwrap());
         assert_eq!(roundtrip(&mut s, "c\n").await.as_deref(), Some("c\n"));
         assert_eq!(n1_received.recv().await.as_deref(), Some("c"));
