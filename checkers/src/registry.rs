@@ -76,6 +76,7 @@ mod tests {
             key: None,
             value,
             error: None,
+            node: None,
         }
     }
 
