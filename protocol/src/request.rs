@@ -130,7 +130,7 @@ mod tests {
         assert!(!line.is_read_only());
         // Absent key and value; any id; unknown fields ignored.
         let line: RequestLine = serde_json::from_str(r#"{"id":"a","f":"read","extra":1}"#).unwrap();
-        assert_eq!((line.key, line.value), (None, Value::Null));
+        assert_eq!((&line.key, &line.value), (&None, &Value::Null));
         assert!(line.is_read_only());
         // The op itself round-trips through serde too.
         let text = serde_json::to_string(&write).unwrap();

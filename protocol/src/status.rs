@@ -67,7 +67,10 @@ mod tests {
         );
         let paxos = json!({"id":"n2","role":"acceptor","term":12,"leader":null});
         let s = Status::from_value(&paxos).unwrap();
-        assert_eq!((s.role.as_str(), s.term, s.leader), ("acceptor", 12, None));
+        assert_eq!(
+            (s.role.as_str(), s.term, s.leader.as_deref()),
+            ("acceptor", 12, None)
+        );
         // Round trip.
         let back = serde_json::to_value(&s).unwrap();
         assert_eq!(Status::from_value(&back).unwrap(), s);
