@@ -35,6 +35,7 @@ fn push(ops: &mut Vec<Op>, kind: OpType, p: u64, f: &str, key: Option<&str>, val
         key: key.map(str::to_string),
         value,
         error: None,
+        node: None,
     });
 }
 

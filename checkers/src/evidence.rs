@@ -333,6 +333,7 @@ mod tests {
             key: None,
             value,
             error: None,
+            node: None,
         };
         History::new(vec![
             line(0, OpType::Invoke, 1, "write", json!(1)),

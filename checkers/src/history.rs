@@ -103,6 +103,10 @@ pub struct Op {
     /// Why an op failed or is indeterminate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The node a client op was sent to (on `invoke`) or ended at (on its
+    /// completion: the node that answered, after any redirect), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl Op {
@@ -140,5 +144,22 @@ impl History {
         for (i, op) in self.ops.iter_mut().enumerate() {
             op.index = i as u64;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_is_written_when_known_and_optional_when_read() {
+        let line = r#"{"index":1,"time":5,"type":"ok","process":3,"f":"read","key":"r","value":4,"node":"n4"}"#;
+        let op: Op = serde_json::from_str(line).unwrap();
+        assert_eq!(op.node.as_deref(), Some("n4"));
+        assert_eq!(serde_json::to_string(&op).unwrap(), line);
+        let old = r#"{"index":1,"time":5,"type":"ok","process":3,"f":"read","value":4}"#;
+        let op: Op = serde_json::from_str(old).unwrap();
+        assert_eq!(op.node, None);
+        assert_eq!(serde_json::to_string(&op).unwrap(), old);
     }
 }

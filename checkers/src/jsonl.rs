@@ -200,6 +200,7 @@ mod tests {
             key: Some("k1".into()),
             value,
             error: None,
+            node: None,
         }
     }
 

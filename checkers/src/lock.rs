@@ -311,6 +311,7 @@ mod tests {
                     key: Some("l".into()),
                     value: value.clone(),
                     error: None,
+                    node: None,
                 })
                 .collect(),
         )
@@ -593,6 +594,7 @@ mod properties {
             key: Some("l".into()),
             value,
             error: None,
+            node: None,
         }
     }
 

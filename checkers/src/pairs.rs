@@ -80,6 +80,7 @@ pub(crate) mod tests {
                     key: None,
                     value: value.clone(),
                     error: None,
+                    node: None,
                 })
                 .collect(),
         )

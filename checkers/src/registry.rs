@@ -109,6 +109,7 @@ mod tests {
             key: None,
             value,
             error: None,
+            node: None,
         }
     }
 

@@ -414,6 +414,7 @@ mod properties {
                 key: None,
                 value,
                 error: None,
+                node: None,
             })
         };
         let mut applied = Vec::new();

@@ -34,6 +34,7 @@ fn record(log: &Mutex<Vec<Op>>, kind: OpType, p: u64, f: &str, key: &str, value:
         key: Some(key.into()),
         value,
         error: None,
+        node: None,
     });
 }
 
@@ -230,6 +231,7 @@ fn small_history(ops: &[SmallOp], order: &[usize]) -> History {
             key: None,
             value,
             error: None,
+            node: None,
         });
     }
     History::new(out)

@@ -7,8 +7,7 @@
 //! once per hop); anything after the bytes left is `info`.
 
 use crate::client::{BoxFuture, Client, ClientFactory, Completion, Request};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use faultline_protocol::{decode_completion, encode_request, BadLine};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -27,6 +26,7 @@ impl ClientFactory for TcpClientFactory {
         Box::pin(async move {
             Ok(Box::new(TcpClient {
                 node: node % nodes.len(),
+                last: node % nodes.len(),
                 nodes,
                 conn: None,
                 next_id: 0,
@@ -47,7 +47,10 @@ struct Conn {
 /// One worker's connection; reconnects lazily.
 pub struct TcpClient {
     nodes: Vec<(String, String)>,
+    /// The node the next op goes to.
     node: usize,
+    /// The node the last op ended at (its answer, or its failure to answer).
+    last: usize,
     conn: Option<Conn>,
     next_id: u64,
     /// The leader named by the last not-leader reply.
@@ -59,6 +62,7 @@ const MAX_HOPS: usize = 3;
 
 impl TcpClient {
     async fn attempt(&mut self, request: &Request, deadline: Instant) -> Completion {
+        self.last = self.node;
         if self.conn.is_none() {
             let addr = &self.nodes[self.node].1;
             match timeout_at(deadline, TcpStream::connect(addr)).await {
@@ -87,16 +91,9 @@ impl TcpClient {
         }
         self.next_id += 1;
         let id = self.next_id;
-        let line = RequestLine {
-            id,
-            f: &request.f,
-            key: request.key.as_deref(),
-            value: &request.value,
-        };
         let conn = self.conn.as_mut().expect("connected");
         conn.out.clear();
-        serde_json::to_writer(&mut conn.out, &line).expect("a request encodes");
-        conn.out.push(b'\n');
+        encode_request(&mut conn.out, id, request);
         let result = timeout_at(deadline, async {
             conn.writer.write_all(&conn.out).await?;
             loop {
@@ -133,84 +130,35 @@ impl TcpClient {
     }
 }
 
-/// A request as sent: `{"id":17,"f":"cas","key":"k3","value":[2,5]}`.
-#[derive(Serialize)]
-struct RequestLine<'a> {
-    id: u64,
-    f: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<&'a str>,
-    #[serde(skip_serializing_if = "Value::is_null")]
-    value: &'a Value,
-}
-
-/// A well-formed reply, decoded without building a map. Anything else goes
-/// through [`completion_of`] on a generic [`Value`].
-#[derive(Deserialize)]
-struct Reply<'a> {
-    id: Option<u64>,
-    #[serde(rename = "type", borrow)]
-    kind: Option<&'a str>,
-    #[serde(default)]
-    value: Value,
-    error: Option<String>,
-    leader: Option<String>,
-}
-
 /// The completion and leader hint of a reply line if it answers `id`;
-/// `None` for a line answering an earlier op.
+/// `None` for a line answering an earlier op (or no op).
 fn parse_reply(line: &[u8], id: u64) -> std::io::Result<Option<(Completion, Option<String>)>> {
-    if let Ok(r) = serde_json::from_slice::<Reply>(line) {
-        if r.id != Some(id) {
-            return Ok(None);
+    match decode_completion(line) {
+        Ok(reply) if reply.id == id => Ok(Some((reply.completion, reply.leader))),
+        Ok(_) | Err(BadLine::MissingId | BadLine::NotAnObject) => Ok(None),
+        Err(BadLine::BadType { id: got, shown }) if got == id => Ok(Some((
+            Completion::Info {
+                error: format!("reply without a known type ({shown})"),
+            },
+            None,
+        ))),
+        Err(BadLine::BadType { .. }) => Ok(None),
+        Err(bad @ BadLine::NotJson(_)) => {
+            let text = String::from_utf8_lossy(line);
+            Err(std::io::Error::other(format!("bad reply {text:?}: {bad}")))
         }
-        let error = || r.error.unwrap_or_else(|| "unspecified".into());
-        let completion = match r.kind {
-            Some("ok") => Some(Completion::Ok { value: r.value }),
-            Some("fail") => Some(Completion::Fail { error: error() }),
-            Some("info") => Some(Completion::Info { error: error() }),
-            _ => None,
-        };
-        if let Some(c) = completion {
-            return Ok(Some((c, r.leader)));
-        }
-    }
-    let reply: Value = serde_json::from_slice(line).map_err(|e| {
-        let text = String::from_utf8_lossy(line);
-        std::io::Error::other(format!("bad reply {text:?}: {e}"))
-    })?;
-    if reply.get("id").and_then(Value::as_u64) != Some(id) {
-        return Ok(None);
-    }
-    let leader = reply
-        .get("leader")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    Ok(Some((completion_of(&reply), leader)))
-}
-
-/// The completion a reply line stands for.
-pub fn completion_of(reply: &Value) -> Completion {
-    let error = || {
-        reply
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("unspecified")
-            .to_string()
-    };
-    match reply.get("type").and_then(Value::as_str) {
-        Some("ok") => Completion::Ok {
-            value: reply.get("value").cloned().unwrap_or(Value::Null),
-        },
-        Some("fail") => Completion::Fail { error: error() },
-        Some("info") => Completion::Info { error: error() },
-        _ => Completion::Info {
-            error: format!("reply without a known type: {reply}"),
-        },
     }
 }
 
 impl Client for TcpClient {
+    fn next_node(&self) -> Option<&str> {
+        Some(&self.nodes[self.node].0)
+    }
+
+    fn last_node(&self) -> Option<&str> {
+        Some(&self.nodes[self.last].0)
+    }
+
     fn invoke<'a>(
         &'a mut self,
         request: &'a Request,
@@ -257,36 +205,11 @@ impl Client for TcpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
     use tokio::io::AsyncBufReadExt;
 
     fn parse(line: &str, id: u64) -> Option<(Completion, Option<String>)> {
         parse_reply(line.as_bytes(), id).unwrap()
-    }
-
-    #[test]
-    fn requests_encode_as_one_json_line() {
-        let line = RequestLine {
-            id: 17,
-            f: "cas",
-            key: Some("k3"),
-            value: &json!([2, 5]),
-        };
-        let text = serde_json::to_string(&line).unwrap();
-        assert_eq!(
-            serde_json::from_str::<Value>(&text).unwrap(),
-            json!({"id": 17, "f": "cas", "key": "k3", "value": [2, 5]})
-        );
-        let read = RequestLine {
-            id: 1,
-            f: "read",
-            key: None,
-            value: &Value::Null,
-        };
-        assert_eq!(
-            serde_json::to_string(&read).unwrap(),
-            r#"{"id":1,"f":"read"}"#
-        );
     }
 
     #[test]
@@ -324,9 +247,7 @@ mod tests {
         let escaped = parse(r#"{"id":3,"type":"\u006fk","value":1}"#, 3);
         assert_eq!(escaped, Some((Completion::Ok { value: json!(1) }, None)));
         let numeric_error = parse(r#"{"id":3,"type":"fail","error":7}"#, 3);
-        let fail = Completion::Fail {
-            error: "unspecified".into(),
-        };
+        let fail = Completion::Fail { error: "7".into() };
         assert_eq!(numeric_error, Some((fail, None)));
         let Some((Completion::Info { error }, _)) = parse(r#"{"id":3,"type":"maybe"}"#, 3) else {
             panic!("unknown type is info");
@@ -422,6 +343,7 @@ mod tests {
             value: Value::Null,
         };
         let timeout = Duration::from_secs(2);
+        assert_eq!(client.next_node(), Some("n1"));
         let first = client.invoke(&read, timeout).await;
         assert_eq!(
             first,
@@ -429,7 +351,35 @@ mod tests {
                 error: "not-leader".into()
             }
         );
+        assert_eq!(client.last_node(), Some("n1"));
+        assert_eq!(client.next_node(), Some("n2"));
         let second = client.invoke(&read, timeout).await;
         assert_eq!(second, Completion::Ok { value: json!(7) });
+        assert_eq!(client.last_node(), Some("n2"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_op_that_follows_a_leader_hint_is_answered_by_the_leader() {
+        let follower = fixed_server(r#""type":"fail","error":"not-leader","leader":"n3""#).await;
+        let other = fixed_server(r#""type":"ok","value":1"#).await;
+        let leader = fixed_server(r#""type":"ok","value":3"#).await;
+        let factory = TcpClientFactory {
+            nodes: vec![
+                ("n1".into(), follower),
+                ("n2".into(), other),
+                ("n3".into(), leader),
+            ],
+        };
+        let mut client = factory.open(0, 0).await.unwrap();
+        assert_eq!(client.next_node(), Some("n1"));
+        let read = Request {
+            f: "read".into(),
+            key: None,
+            value: Value::Null,
+        };
+        let c = client.invoke(&read, Duration::from_secs(2)).await;
+        assert_eq!(c, Completion::Ok { value: json!(3) });
+        assert_eq!(client.last_node(), Some("n3"));
+        assert_eq!(client.next_node(), Some("n3"));
     }
 }

@@ -32,6 +32,12 @@ fn targets_built() -> bool {
 
 /// Runs `faultline test` with short defaults; returns (exit code, stdout).
 fn faultline_test(args: &[&str], seed: u64) -> (i32, String) {
+    let (code, stdout, _) = faultline_test_history(args, seed);
+    (code, stdout)
+}
+
+/// Like [`faultline_test`], also giving the run's history.jsonl.
+fn faultline_test_history(args: &[&str], seed: u64) -> (i32, String, String) {
     let store = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .arg("--store")
@@ -56,7 +62,8 @@ fn faultline_test(args: &[&str], seed: u64) -> (i32, String) {
         store.path().join("latest/results.json").is_file(),
         "results stored"
     );
-    (code, stdout)
+    let history = std::fs::read_to_string(store.path().join("latest/history.jsonl")).unwrap();
+    (code, stdout, history)
 }
 
 fn passes(args: &[&str]) {
@@ -85,8 +92,46 @@ fn caught(args: &[&str], nemesis: &str) {
 }
 
 #[test]
-fn raft_kv_register_passes() {
-    passes(&["--target", "raft-kv", "--workload", "register"]);
+fn raft_kv_register_passes_and_each_op_names_its_node() {
+    if !targets_built() {
+        return;
+    }
+    let args = [
+        "--target",
+        "raft-kv",
+        "--workload",
+        "register",
+        "--nemesis",
+        "partition,kill,pause",
+    ];
+    let (code, out, history) = faultline_test_history(&args, 11);
+    assert_eq!(code, 0, "false alarm for {args:?}:\n{out}");
+    // Every client op line says which node it went to (invoke) and which
+    // answered (completion); nemesis lines name none.
+    let nodes = ["n1", "n2", "n3"];
+    let mut open: std::collections::HashMap<u64, String> = Default::default();
+    let (mut client_lines, mut redirected) = (0, 0);
+    for line in history.lines() {
+        let op: serde_json::Value = serde_json::from_str(line).unwrap();
+        let Some(process) = op["process"].as_u64() else {
+            assert!(op.get("node").is_none(), "{line}");
+            continue;
+        };
+        client_lines += 1;
+        let node = op["node"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no node: {line}"));
+        assert!(nodes.contains(&node), "{line}");
+        if op["type"] == "invoke" {
+            open.insert(process, node.to_string());
+        } else if open.remove(&process).is_some_and(|sent| sent != node) {
+            redirected += 1;
+        }
+    }
+    assert!(client_lines > 100, "{client_lines} client lines");
+    // Workers start on every node; those on followers follow the leader's
+    // hint, so some ops end at another node than they were sent to.
+    assert!(redirected > 0, "no op followed a leader hint");
 }
 
 #[test]

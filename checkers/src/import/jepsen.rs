@@ -151,6 +151,7 @@ fn to_op(map: &Edn, nemesis_open: &mut bool) -> Result<Op, String> {
         key,
         value,
         error,
+        node: None,
     })
 }
 

@@ -93,6 +93,7 @@ fn etcd_op(line: &str) -> Result<Op, String> {
         key: None,
         value,
         error,
+        node: None,
     })
 }
 

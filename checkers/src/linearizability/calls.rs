@@ -100,6 +100,7 @@ mod tests {
             key: None,
             value,
             error: None,
+            node: None,
         }
     }
 

@@ -25,6 +25,7 @@ fn history(lines: &[(u64, &str, &str, Option<&str>, Value)]) -> History {
                 key: key.map(str::to_string),
                 value: value.clone(),
                 error: None,
+                node: None,
             })
             .collect(),
     )

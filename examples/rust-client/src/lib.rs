@@ -1,19 +1,20 @@
 //! faultline as a library: an etcd client written in Rust against
-//! [`faultline::client::Client`], instead of an adapter process.
+//! [`faultline_api::Client`] (re-exported by the harness as
+//! `faultline::client::Client`), instead of an adapter process. It depends on
+//! `faultline-api` alone, not on the harness.
 //!
 //! [`EtcdClient`] performs the register/kv ops (`read`, `write`, `cas`) on
 //! etcd's JSON gateway and maps every outcome honestly: `ok` when etcd said
 //! so, `fail` only when the op certainly had no effect, `info` otherwise.
 //! [`EtcdClients`] is the [`ClientFactory`] that opens one per worker. The node
 //! lifecycle comes from `examples/etcd/etcd.toml` through
-//! [`faultline::system::SystemDb`] — the two routes mix.
+//! `faultline::system::SystemDb` — the two routes mix.
 
 mod http;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use faultline::client::{BoxFuture, Client, ClientFactory, Completion, Request};
-use faultline::cluster::NodeInfo;
+use faultline_api::{BoxFuture, Client, ClientFactory, Completion, NodeInfo, Request};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -22,12 +23,23 @@ pub use http::HttpError;
 /// One worker's client of one etcd node.
 pub struct EtcdClient {
     addr: String,
+    /// The node's name, recorded with each op.
+    name: Option<String>,
 }
 
 impl EtcdClient {
     /// A client of the node whose client port is at `addr` (`host:port`).
     pub fn new(addr: impl Into<String>) -> EtcdClient {
-        EtcdClient { addr: addr.into() }
+        EtcdClient {
+            addr: addr.into(),
+            name: None,
+        }
+    }
+
+    /// Names the node (`n2`), so the history says which node answered.
+    pub fn named(mut self, name: impl Into<String>) -> EtcdClient {
+        self.name = Some(name.into());
+        self
     }
 
     async fn call(&self, path: &str, body: Value) -> Result<Value, Failure> {
@@ -106,6 +118,15 @@ enum Failure {
 }
 
 impl Client for EtcdClient {
+    // Pinned to one node: every op goes there and is answered there.
+    fn next_node(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn last_node(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
     fn invoke<'a>(
         &'a mut self,
         request: &'a Request,
@@ -151,7 +172,8 @@ impl ClientFactory for EtcdClients {
                 .nodes
                 .get(node % self.nodes.len().max(1))
                 .ok_or_else(|| anyhow::anyhow!("no etcd nodes"))?;
-            Ok(Box::new(EtcdClient::new(node.client_addr.clone())) as Box<dyn Client>)
+            let client = EtcdClient::new(node.client_addr.clone()).named(node.name.clone());
+            Ok(Box::new(client) as Box<dyn Client>)
         })
     }
 }

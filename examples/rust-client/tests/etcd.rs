@@ -6,7 +6,7 @@ use faultline::cluster::{Db, NodeInfo, NodeLaunch, ReadyCheck};
 use faultline::system::{SystemConfig, SystemDb};
 use faultline_example_rust_client::EtcdClients;
 use serde_json::{json, Value};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,14 +65,24 @@ async fn register_ops_on_a_real_etcd() {
             .spawn()
             .unwrap(),
     );
-    let ReadyCheck::TcpConnect(addr) = db.ready_check(&launch).unwrap() else {
-        panic!("expected a TCP ready check");
+    // Ready as faultline decides it: etcd.toml's ready command (etcd's
+    // /health) exits 0.
+    let ReadyCheck::Command(ready) = db.ready_check(&launch).unwrap() else {
+        panic!("expected etcd.toml's ready command");
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "etcd did not start");
+    while !Command::new(&ready[0])
+        .args(&ready[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(Instant::now() < deadline, "etcd did not become healthy");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let addr = db.client_addr(&launch).unwrap();
 
     let factory = EtcdClients {
         nodes: vec![NodeInfo {

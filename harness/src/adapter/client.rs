@@ -8,9 +8,9 @@
 //! fresh process before the next op. The run goes on.
 
 use super::process::{AdapterProcess, Launch, Output};
-use super::protocol::{decode_completion, encode_request, excerpt};
 use super::EventLog;
 use crate::client::{BoxFuture, Client, Completion, Request};
+use faultline_protocol::{decode_completion, request_line};
 use std::time::{Duration, Instant};
 
 pub struct AdapterClient {
@@ -22,6 +22,10 @@ pub struct AdapterClient {
     process: Option<AdapterProcess>,
     next_id: u64,
     restarts: u64,
+    /// The node the adapter was opened for (its `FAULTLINE_NODE_NAME`).
+    node: Option<String>,
+    /// The node the last op ended at: the completion's `node`, else `node`.
+    last_node: Option<String>,
 }
 
 impl AdapterClient {
@@ -37,7 +41,16 @@ impl AdapterClient {
             process: Some(process),
             next_id: 1,
             restarts: 0,
+            node: None,
+            last_node: None,
         })
+    }
+
+    /// The node this adapter talks to, recorded with each op unless the
+    /// adapter's completion names another (`"node":"n3"`).
+    pub fn with_node(mut self, node: String) -> AdapterClient {
+        self.node = Some(node);
+        self
     }
 
     /// Also send this client's warnings to `log`.
@@ -118,6 +131,7 @@ impl AdapterClient {
     }
 
     async fn perform(&mut self, request: &Request, timeout: Duration) -> Completion {
+        self.last_node.clone_from(&self.node);
         let deadline = Instant::now() + timeout;
         let id = self.next_id;
         self.next_id += 1;
@@ -134,7 +148,7 @@ impl AdapterClient {
         };
         let pid = process.pid();
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, process.send(&encode_request(id, request))).await {
+        match tokio::time::timeout(left, process.send(&request_line(id, request))).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 let ended = process.exit_status().await;
@@ -186,10 +200,16 @@ impl AdapterClient {
                     ));
                 }
             };
-            return match decode_completion(&line) {
-                Ok((got, completion)) if got == id => completion,
-                Ok((got, _)) => self.broken(format!(
-                    "adapter (pid {pid}) answered unknown id {got} while op {id} was in flight: {}",
+            return match decode_completion(line.as_bytes()) {
+                Ok(reply) if reply.id == id => {
+                    if reply.node.is_some() {
+                        self.last_node = reply.node;
+                    }
+                    reply.completion
+                }
+                Ok(reply) => self.broken(format!(
+                    "adapter (pid {pid}) answered unknown id {} while op {id} was in flight: {}",
+                    reply.id,
                     excerpt(&line)
                 )),
                 Err(bad) => self.broken(format!(
@@ -232,12 +252,44 @@ fn stderr_note(stderr: &str) -> String {
     }
 }
 
+/// A line shortened for a log message.
+pub(crate) fn excerpt(line: &str) -> String {
+    const MAX: usize = 200;
+    let line = line.trim_end();
+    if line.chars().count() <= MAX {
+        format!("{line:?}")
+    } else {
+        let cut: String = line.chars().take(MAX).collect();
+        format!("{cut:?}... ({} bytes)", line.len())
+    }
+}
+
 impl Client for AdapterClient {
+    fn next_node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    fn last_node(&self) -> Option<&str> {
+        self.last_node.as_deref()
+    }
+
     fn invoke<'a>(
         &'a mut self,
         request: &'a Request,
         timeout: Duration,
     ) -> BoxFuture<'a, Completion> {
         Box::pin(self.perform(request, timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpts_are_bounded() {
+        let long = "x".repeat(1000);
+        assert!(excerpt(&long).len() < 260);
+        assert_eq!(excerpt("ab\n"), "\"ab\"");
     }
 }

@@ -14,16 +14,18 @@
 //! | `FAULTLINE_WORKER` | the worker number (0, 1, ...) |
 //! | `FAULTLINE_OP_TIMEOUT_MS` | the per-op timeout; answer `info` before it runs out |
 //!
+//! Ops and completions are `faultline-protocol`'s lines. A completion may
+//! name the node that answered (`"node":"n3"`, for an adapter that fails
+//! over); without it the op is recorded at the adapter's own node.
+//!
 //! The same values fill the placeholders `{node}`, `{node_name}`, `{nodes}`,
 //! `{node_names}`, `{worker}` and `{op_timeout_ms}` in the adapter's arguments.
 
 mod client;
 mod process;
-mod protocol;
 
 pub use client::AdapterClient;
 pub use process::Launch;
-pub use protocol::{decode_completion, encode_request, BadLine};
 
 use crate::client::{BoxFuture, Client, ClientFactory};
 use crate::cluster::NodeInfo;
@@ -131,7 +133,8 @@ impl ClientFactory for AdapterFactory {
             let name = &self.nodes[node % self.nodes.len()].name;
             let client =
                 AdapterClient::start(launch, format!("adapter for worker {worker} (node {name})"))?
-                    .with_log(self.spec.log.clone());
+                    .with_log(self.spec.log.clone())
+                    .with_node(name.clone());
             Ok(Box::new(client) as Box<dyn Client>)
         })
     }

@@ -378,6 +378,12 @@ fn run_one(
     if let Err(e) = cluster.teardown(&run_dir.path) {
         run_dir.log(format!("teardown: {e:#}"));
     }
+    for note in system
+        .map(|s| s.missing_logs(&run_dir.path))
+        .unwrap_or_default()
+    {
+        run_dir.log(note);
+    }
     drop(cluster);
     run_dir.log("nodes stopped; checking");
 

@@ -241,7 +241,8 @@ impl Controller {
 }
 
 /// Records the invoke, performs the op, records the completion; gives the op
-/// back with its completion.
+/// back with its completion. Both lines carry the node the client names: where
+/// the op goes first, and where it ended.
 async fn perform(
     recorder: &Recorder,
     client: &mut dyn Client,
@@ -250,13 +251,14 @@ async fn perform(
     timeout: Duration,
 ) -> (OpSpec, Completion) {
     let p = Process::Client(process);
-    recorder.record(
+    recorder.record_at(
         OpType::Invoke,
         p,
         &op.f,
         op.key.as_deref(),
         op.value.clone(),
         None,
+        client.next_node(),
     );
     // The request takes the op's fields rather than copies of them.
     let request = Request {
@@ -270,7 +272,16 @@ async fn perform(
         Completion::Fail { error } => (OpType::Fail, request.value.clone(), Some(error.clone())),
         Completion::Info { error } => (OpType::Info, request.value.clone(), Some(error.clone())),
     };
-    recorder.record(kind, p, &request.f, request.key.as_deref(), value, error);
+    // The node that answered, as the client saw it (after leader hints).
+    recorder.record_at(
+        kind,
+        p,
+        &request.f,
+        request.key.as_deref(),
+        value,
+        error,
+        client.last_node(),
+    );
     let op = OpSpec {
         f: request.f,
         key: request.key,

@@ -36,6 +36,7 @@
 use super::{shapes, Fault, Stepper};
 use crate::cluster::NodeInfo;
 use crate::net::{Grudge, Link, NetFault};
+use faultline_protocol::{decode_completion, request_line, Completion, Request};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -44,38 +45,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-/// What a node says about itself.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Status {
-    pub role: String,
-    pub term: u64,
-    pub leader: Option<String>,
-    /// The node it voted for in `term`, when it says.
-    pub voted_for: Option<String>,
-    /// Its commit index, and its log's last index and last term, when it says.
-    pub commit: Option<u64>,
-    pub last_index: Option<u64>,
-    pub last_term: Option<u64>,
-}
-
-/// Parses the value of a `status` reply (`{"role":..,"term":..,"leader":..}`).
-pub fn parse_status(value: &Value) -> Option<Status> {
-    Some(Status {
-        role: value.get("role")?.as_str()?.to_string(),
-        term: value.get("term")?.as_u64()?,
-        leader: value
-            .get("leader")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        voted_for: value
-            .get("voted_for")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        commit: value.get("commit").and_then(Value::as_u64),
-        last_index: value.get("last_index").and_then(Value::as_u64),
-        last_term: value.get("last_term").and_then(Value::as_u64),
-    })
-}
+/// What a node says about itself: the `status` reply of the op protocol.
+pub use faultline_protocol::Status;
 
 /// Asks one node for its status; `None` when it does not answer in time or
 /// does not know the op.
@@ -84,14 +55,14 @@ pub fn status(addr: &str, timeout: Duration) -> Option<Status> {
     let mut s = TcpStream::connect_timeout(&sock, timeout).ok()?;
     s.set_read_timeout(Some(timeout)).ok()?;
     s.set_write_timeout(Some(timeout)).ok()?;
-    s.write_all(b"{\"id\":1,\"f\":\"status\"}\n").ok()?;
+    s.write_all(request_line(1, &Request::status()).as_bytes())
+        .ok()?;
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line).ok()?;
-    let reply: Value = serde_json::from_str(line.trim()).ok()?;
-    if reply.get("type").and_then(Value::as_str) != Some("ok") {
-        return None;
+    match decode_completion(line.as_bytes()).ok()?.completion {
+        Completion::Ok { value } => Status::from_value(&value),
+        _ => None,
     }
-    parse_status(reply.get("value")?)
 }
 
 /// Every node's status, in node order.
@@ -443,22 +414,19 @@ mod tests {
         Some(Status {
             role: role.into(),
             term,
-            leader: None,
-            voted_for: None,
-            commit: None,
-            last_index: None,
-            last_term: None,
+            ..Status::default()
         })
     }
 
     #[test]
     fn status_replies_parse_and_the_highest_term_leader_wins() {
-        let s = parse_status(&json!({"role":"leader","term":7,"leader":"n2","commit":3})).unwrap();
+        let s = Status::from_value(&json!({"role":"leader","term":7,"leader":"n2","commit":3}))
+            .unwrap();
         assert_eq!(
             (s.role.as_str(), s.term, s.leader.as_deref()),
             ("leader", 7, Some("n2"))
         );
-        assert!(parse_status(&json!({"term": 3})).is_none());
+        assert!(Status::from_value(&json!({"term": 3})).is_none());
         let v = vec![st("leader", 3), None, st("leader", 5), st("follower", 9)];
         assert_eq!(leader(&v), Some(2));
         assert_eq!(leader(&[st("follower", 1), None]), None);

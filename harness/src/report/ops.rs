@@ -249,6 +249,7 @@ pub(crate) mod tests {
             key: None,
             value: Value::Null,
             error: None,
+            node: None,
         }
     }
 

@@ -163,6 +163,8 @@ struct Body<'a> {
     value: &'a Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<&'a str>,
 }
 
 thread_local! {
@@ -254,6 +256,21 @@ impl Recorder {
         value: Value,
         error: Option<String>,
     ) -> u64 {
+        self.record_at(kind, process, f, key, value, error, None)
+    }
+
+    /// Records one client op with the node it was sent to or answered by.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_at(
+        &self,
+        kind: OpType,
+        process: Process,
+        f: &str,
+        key: Option<&str>,
+        value: Value,
+        error: Option<String>,
+        node: Option<&str>,
+    ) -> u64 {
         if kind != OpType::Invoke && process != Process::Nemesis {
             match kind {
                 OpType::Fail => &self.counts.fail,
@@ -271,6 +288,7 @@ impl Recorder {
             key: key.map(str::to_string),
             value,
             error,
+            node: node.map(str::to_string),
         };
         let on_disk = self.flusher.is_some();
         SCRATCH.with_borrow_mut(|body| {
@@ -284,6 +302,7 @@ impl Recorder {
                     key,
                     value: &op.value,
                     error: op.error.as_deref(),
+                    node,
                 };
                 serde_json::to_writer(&mut *body, &b).expect("an op encodes");
             }

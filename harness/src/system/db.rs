@@ -6,7 +6,7 @@ use crate::adapter::AdapterSpec;
 use crate::cluster::{Db, NodeLaunch, ReadyCheck, Step};
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,6 +14,8 @@ pub struct SystemDb {
     config: SystemConfig,
     /// Client address chosen for each node, so restarts keep it.
     client_addrs: Mutex<BTreeMap<String, String>>,
+    /// Every node this system was asked to start, for [`SystemDb::missing_logs`].
+    launched: Mutex<BTreeMap<String, NodeLaunch>>,
 }
 
 impl SystemDb {
@@ -21,7 +23,43 @@ impl SystemDb {
         SystemDb {
             config,
             client_addrs: Mutex::new(BTreeMap::new()),
+            launched: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Notes for the run's log about `node.logs` entries that are not in the
+    /// run directory after teardown. Every cluster kind keeps a node's data
+    /// directory as `run_dir/nodes/<node>/data`, so a log under `{data_dir}`
+    /// is looked for there; a log elsewhere is not kept, and says so. A
+    /// missing log is not an error: the system may simply not write it.
+    pub fn missing_logs(&self, run_dir: &Path) -> Vec<String> {
+        let launched = self.launched.lock().unwrap_or_else(|e| e.into_inner());
+        let mut notes = Vec::new();
+        for launch in launched.values() {
+            for (listed, path) in self.config.logs.iter().zip(self.log_files(launch)) {
+                let kept = path.strip_prefix(&launch.data_dir).ok().map(|rel| {
+                    run_dir
+                        .join("nodes")
+                        .join(&launch.name)
+                        .join("data")
+                        .join(rel)
+                });
+                match kept {
+                    Some(kept) if kept.exists() => {}
+                    Some(kept) => notes.push(format!(
+                        "note: node {}: log {listed:?} (node.logs) was not written: no {}",
+                        launch.name,
+                        kept.display()
+                    )),
+                    None => notes.push(format!(
+                        "note: node {}: log {listed:?} (node.logs) is outside {{data_dir}}, \
+                         so the run directory does not keep it",
+                        launch.name
+                    )),
+                }
+            }
+        }
+        notes
     }
 
     pub fn config(&self) -> &SystemConfig {
@@ -107,6 +145,10 @@ impl Db for SystemDb {
     }
 
     fn command(&self, node: &NodeLaunch) -> anyhow::Result<Vec<String>> {
+        self.launched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(node.name.clone(), node.clone());
         self.render(&self.config.start, node)
     }
 
@@ -280,5 +322,33 @@ adapter = ["python3", "a.py"]
         let spec = db.adapter_spec(Duration::from_secs(1), None);
         assert_eq!(spec.argv, ["python3", "a.py"]);
         assert_eq!(spec.cwd.unwrap(), PathBuf::from("/etc"));
+    }
+
+    #[test]
+    fn a_listed_log_that_was_not_written_is_a_note() {
+        let run_dir = tempfile::tempdir().unwrap();
+        let data_dir = run_dir.path().join("nodes/n2/data");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let db = db(&ETCDISH.replace(
+            r#"logs = ["{data_dir}/x.log"]"#,
+            r#"logs = ["{data_dir}/x.log", "/var/log/{node}.log"]"#,
+        ));
+        // Nothing started: nothing to say.
+        assert!(db.missing_logs(run_dir.path()).is_empty());
+        let node = NodeLaunch {
+            data_dir: data_dir.clone(),
+            ..launch("127.0.0.1")
+        };
+        db.command(&node).unwrap();
+        let notes = db.missing_logs(run_dir.path());
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0]
+                .starts_with("note: node n2: log \"{data_dir}/x.log\" (node.logs) was not written"),
+            "{notes:?}"
+        );
+        assert!(notes[1].contains("is outside {data_dir}"), "{notes:?}");
+        std::fs::write(data_dir.join("x.log"), "hello").unwrap();
+        assert_eq!(db.missing_logs(run_dir.path()).len(), 1);
     }
 }

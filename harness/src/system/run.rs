@@ -48,6 +48,12 @@ impl UserSystem {
         self.db.clone()
     }
 
+    /// Notes about listed logs the run directory lacks after teardown
+    /// (see [`SystemDb::missing_logs`]); for the run's log, not errors.
+    pub fn missing_logs(&self, run_dir: &Path) -> Vec<String> {
+        self.db.missing_logs(run_dir)
+    }
+
     /// One adapter per worker, aimed at `nodes` (the cluster's, after setup);
     /// adapters' stderr goes to `run_dir/adapters/worker-<N>.stderr.log`,
     /// and adapter trouble (restarts, protocol violations) to `log`.

@@ -107,6 +107,7 @@ impl Recorder {
             key: request.key.clone(),
             value,
             error,
+            node: None,
         });
     }
 

@@ -176,6 +176,7 @@ pub fn register_history(g: &Gen) -> (History, Option<u64>) {
             key: None,
             value,
             error: error.map(str::to_string),
+            node: None,
         };
         lines.push((
             c.invoke,
@@ -203,6 +204,7 @@ pub fn register_history(g: &Gen) -> (History, Option<u64>) {
             key: None,
             value,
             error: None,
+            node: None,
         };
         let seq = u64::MAX / 2 + 4 * i as u64;
         for (t, s, f) in [
