@@ -104,6 +104,7 @@ mod tests {
                 key: op.key.clone(),
                 value,
                 error: None,
+                node: None,
             });
         };
         for n in 0..ops {
