@@ -76,7 +76,7 @@ async fn etcd_in_namespaces_under_partitions_and_a_kill_stays_linearizable() {
     let options = NetnsOptions {
         nodes: 3,
         port: 2380,
-        run_id: format!("etcd{:x}", std::process::id() & 0xffff),
+        run_id: format!("e{:x}", std::process::id() & 0xffff),
         run_dir: tmp.path().to_path_buf(),
         bugs: vec![],
         clock: false,
