@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 const STATE_DIR: &str = "/run/faultline/netns";
+const TEARDOWN_LOCK: &str = "/run/faultline/netns-teardown.lock";
 /// Shared with scripts/netns-hosts: held while choosing a free subnet.
 const NET_LOCK: &str = "/run/faultline-net.lock";
 
@@ -208,16 +209,8 @@ impl Drop for Destroy {
 /// Choose a free /24 in 198.18.0.0/15 and put the bridge on it (its `.1`),
 /// under the lock shared with scripts/netns-hosts. Returns `198.18.N`.
 fn create_bridge(id: &str) -> anyhow::Result<String> {
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(NET_LOCK)
-        .with_context(|| format!("opening {NET_LOCK}"))?;
-    // Released when `lock` is closed at the end of this function.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        anyhow::bail!("locking {NET_LOCK}: {}", std::io::Error::last_os_error());
-    }
+    // Released when `_lock` is closed at the end of this function.
+    let _lock = exclusive_lock(NET_LOCK)?;
     let used = sh(&["ip", "-o", "-4", "addr", "show"])?;
     let subnet = (1..=255)
         .map(|n| format!("198.18.{n}"))
@@ -305,9 +298,35 @@ fn namespaces_of(id: Option<&str>) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
+/// Holds an exclusive `flock` on `path` (created if missing) until dropped.
+fn exclusive_lock(path: &str) -> anyhow::Result<std::fs::File> {
+    if let Some(dir) = Path::new(path).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {path}"))?;
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        anyhow::bail!("locking {path}: {}", std::io::Error::last_os_error());
+    }
+    Ok(lock)
+}
+
+/// Serialises heals and teardowns across processes: a run that starts
+/// removes dead runs' namespaces, and `faultline heal` may be working on the
+/// same namespaces at that moment (`ip netns exec` into a namespace being
+/// deleted fails with EINVAL).
+fn teardown_lock() -> anyhow::Result<std::fs::File> {
+    exclusive_lock(TEARDOWN_LOCK)
+}
+
 /// Remove cluster `id`: kill what runs in its namespaces (all started by us),
 /// delete them, the bridge, the FORWARD rule and the state file.
 pub fn destroy(id: &str) -> anyhow::Result<()> {
+    let _lock = teardown_lock()?;
     let mut errors = Vec::new();
     for ns in namespaces_of(Some(id))? {
         if let Ok(pids) = sh(&["ip", "netns", "pids", &ns]) {
@@ -414,6 +433,7 @@ pub fn remove_stale() -> anyhow::Result<Vec<String>> {
 /// Remove faultline's iptables rules inside cluster `id`'s namespaces.
 /// Returns how many rules went.
 pub fn heal_run(id: &str) -> anyhow::Result<usize> {
+    let _lock = teardown_lock()?;
     let mut removed = 0;
     for ns in namespaces_of(Some(id))? {
         let remote = LocalRemote::netns(&ns);
