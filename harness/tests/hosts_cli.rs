@@ -12,16 +12,6 @@ use support::Hosts;
 
 const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
-fn raft_kv_built() -> bool {
-    let built = Path::new(BIN).with_file_name("raft-kv").exists();
-    if !built {
-        let msg = "raft-kv is not built next to faultline (cargo build --workspace)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-    }
-    built
-}
-
 /// Runs `faultline test` and returns the run directory.
 fn faultline_test(store: &Path, extra: &[String]) -> PathBuf {
     let out = Command::new(BIN)
@@ -71,7 +61,7 @@ fn assert_run_complete(run: &Path, nodes: usize) {
 
 #[test]
 fn raft_kv_over_ssh_from_the_pasted_flags() {
-    if !support::prerequisites() || !raft_kv_built() {
+    if !support::prerequisites() || !support::raft_kv_built() {
         return;
     }
     let hosts = Hosts::up(3);
@@ -92,7 +82,7 @@ fn raft_kv_over_ssh_from_the_pasted_flags() {
 
 #[test]
 fn raft_kv_on_netns() {
-    if !support::prerequisites() || !raft_kv_built() {
+    if !support::prerequisites() || !support::raft_kv_built() {
         return;
     }
     let store = tempfile::tempdir().unwrap();
@@ -109,7 +99,7 @@ fn raft_kv_on_netns() {
 /// the dead run's nodes.
 #[test]
 fn heal_after_faultline_test_was_sigkilled_mid_partition() {
-    if !support::prerequisites() || !raft_kv_built() {
+    if !support::prerequisites() || !support::raft_kv_built() {
         return;
     }
     let hosts = Hosts::up(3);

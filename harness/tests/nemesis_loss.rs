@@ -9,24 +9,14 @@ mod support;
 
 use faultline_checkers::history::{OpType, Process};
 use faultline_checkers::jsonl;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
-fn raft_kv_built() -> bool {
-    let built = Path::new(BIN).with_file_name("raft-kv").exists();
-    if !built {
-        let msg = "raft-kv is not built next to faultline (cargo build --workspace)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-    }
-    built
-}
-
 #[test]
 fn loss_on_netns_is_recorded_healed_and_the_run_stays_valid() {
-    if !support::prerequisites() || !raft_kv_built() {
+    if !support::prerequisites() || !support::raft_kv_built() {
         return;
     }
     let store = tempfile::tempdir().unwrap();

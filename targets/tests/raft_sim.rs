@@ -537,20 +537,7 @@ impl Sim {
             if up.len() > self.setup.nodes / 2 {
                 // Leaders crash more often than others: that is where old-term
                 // entries are left behind (Raft's Figure 8).
-                let leaders: Vec<usize> = up
-                    .iter()
-                    .copied()
-                    .filter(|i| {
-                        self.nodes[*i]
-                            .as_ref()
-                            .is_some_and(|n| n.role() == Role::Leader)
-                    })
-                    .collect();
-                let i = if !leaders.is_empty() && self.rng.gen_bool(0.5) {
-                    leaders[self.rng.gen_range(0..leaders.len())]
-                } else {
-                    up[self.rng.gen_range(0..up.len())]
-                };
+                let i = self.pick_preferring_leaders(&up, 0.5);
                 self.nodes[i] = None;
                 self.note(Event::Crash {
                     node: i,
@@ -660,12 +647,9 @@ impl Sim {
         self.flush(m.to, if lossy { 0.01 } else { 0.0 })
     }
 
-    fn client_op(&mut self) -> Result<(), Violation> {
-        let up = self.up();
-        if up.is_empty() {
-            return Ok(());
-        }
-        // Mostly to a node that thinks it leads, as a client following hints would.
+    /// One of `up`: with probability `leader_bias` a node that thinks it
+    /// leads (when there is one), otherwise any.
+    fn pick_preferring_leaders(&mut self, up: &[usize], leader_bias: f64) -> usize {
         let leaders: Vec<usize> = up
             .iter()
             .copied()
@@ -675,11 +659,20 @@ impl Sim {
                     .is_some_and(|n| n.role() == Role::Leader)
             })
             .collect();
-        let i = if !leaders.is_empty() && self.rng.gen_bool(0.8) {
+        if !leaders.is_empty() && self.rng.gen_bool(leader_bias) {
             leaders[self.rng.gen_range(0..leaders.len())]
         } else {
             up[self.rng.gen_range(0..up.len())]
-        };
+        }
+    }
+
+    fn client_op(&mut self) -> Result<(), Violation> {
+        let up = self.up();
+        if up.is_empty() {
+            return Ok(());
+        }
+        // Mostly to a node that thinks it leads, as a client following hints would.
+        let i = self.pick_preferring_leaders(&up, 0.8);
         let op = self.next_op;
         self.next_op += 1;
         let (kind, req) = if self.rng.gen_bool(0.6) {

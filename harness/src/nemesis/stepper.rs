@@ -54,12 +54,7 @@ impl Stepper {
 
     /// Puts `fault` in force (`note` says why, in the log).
     pub fn start(&self, fault: &Fault, note: Value) {
-        let names: Vec<String> = self
-            .cluster
-            .nodes()
-            .iter()
-            .map(|n| n.name.clone())
-            .collect();
+        let names = self.names();
         if !note.is_null() {
             (self.log)(&format!("nemesis {}: {note}", fault.label(&names)));
         }
@@ -74,12 +69,7 @@ impl Stepper {
     /// Replaces partition `old` by partition `new` with no gap between them
     /// but the heal itself (both steps are recorded).
     pub fn switch(&self, old: &Fault, new: &Fault, note: Value) {
-        let names: Vec<String> = self
-            .cluster
-            .nodes()
-            .iter()
-            .map(|n| n.name.clone())
-            .collect();
+        let names = self.names();
         (self.log)(&format!("nemesis {}: {note}", new.label(&names)));
         let r = &self.recorder;
         let (stop_f, start_f) = (
@@ -130,12 +120,7 @@ impl Stepper {
 
     /// Ends `fault`.
     pub fn stop(&self, fault: &Fault) {
-        let names: Vec<String> = self
-            .cluster
-            .nodes()
-            .iter()
-            .map(|n| n.name.clone())
-            .collect();
+        let names = self.names();
         self.step(
             &format!("stop-{}", fault.kind()),
             fault.describe(&names),

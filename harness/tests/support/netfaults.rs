@@ -6,6 +6,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Whether raft-kv was built next to the faultline binary the tests run
+/// (skips with a message, or fails when CI=true).
+pub fn raft_kv_built() -> bool {
+    let bin = Path::new(env!("CARGO_BIN_EXE_faultline"));
+    let built = bin.with_file_name("raft-kv").exists();
+    if !built {
+        let msg = "raft-kv is not built next to faultline (cargo build --workspace)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    built
+}
+
 /// Root, `ip netns` and sshd are needed. Without them the test is skipped
 /// with a message, or fails when CI=true.
 pub fn prerequisites() -> bool {
