@@ -8,7 +8,7 @@
 //! the reference files; the real importers live in `checkers::import`.
 
 use faultline_checkers::evidence::render_html;
-use faultline_checkers::linearizability::{check_named, Options};
+use faultline_checkers::linearizability::{check_named, Options, Strategy};
 use faultline_checkers::{History, Op, OpType, Process, Verdict};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -135,6 +135,27 @@ fn generate(
     seed: u64,
     corrupt_at: Option<usize>,
 ) -> History {
+    generate_values(n_ops, keys, clients, seed, corrupt_at, Values::Few)
+}
+
+/// What values writes and cas ops use.
+#[derive(Clone, Copy, PartialEq)]
+enum Values {
+    /// 0-4, as in Jepsen's register workload.
+    Few,
+    /// Every write and cas target unique.
+    Unique,
+}
+
+fn generate_values(
+    n_ops: usize,
+    keys: u64,
+    clients: u64,
+    seed: u64,
+    corrupt_at: Option<usize>,
+    values: Values,
+) -> History {
+    let mut fresh = 100u64;
     struct Pending {
         f: &'static str,
         key: String,
@@ -160,7 +181,16 @@ fn generate(
                 let key = format!("k{k}");
                 let (f, arg) = match rng.below(10) {
                     0..=4 => ("read", Value::Null),
+                    5..=7 if values == Values::Unique => {
+                        fresh += 1;
+                        ("write", json!(fresh))
+                    }
                     5..=7 => ("write", json!(rng.below(5))),
+                    _ if values == Values::Unique => {
+                        // Expect a recent value, so some succeed.
+                        fresh += 1;
+                        ("cas", json!([fresh - 1 - rng.below(3), fresh]))
+                    }
                     _ => ("cas", json!([rng.below(5), rng.below(5)])),
                 };
                 push(&mut ops, OpType::Invoke, p, f, Some(&key), arg.clone());
@@ -264,8 +294,8 @@ fn time_runs(runs: usize, mut f: impl FnMut()) -> Duration {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "quick");
-    // Cases to run: any of `big`, `invalid`, `reference` (default: all).
-    let named: Vec<&str> = ["big", "invalid", "reference"]
+    // Cases to run: any of `big`, `invalid`, `hard`, `reference` (default: all).
+    let named: Vec<&str> = ["big", "invalid", "hard", "reference"]
         .into_iter()
         .filter(|c| args.iter().any(|a| a == c))
         .collect();
@@ -346,6 +376,9 @@ fn main() {
                 ),
             });
         }
+    }
+    if want("hard") {
+        hard_cases(&mut rows, runs(3));
     }
     match data_dir().filter(|_| want("reference")) {
         None if want("reference") => {
@@ -466,6 +499,66 @@ fn reference_cases(dir: &Path, rows: &mut Vec<Row>, runs: impl Fn(usize) -> usiz
                     r.details["states_visited"]
                 ),
             });
+        }
+    }
+}
+
+/// Single-register histories of 100,000 ops with about 1% crashed ops (each
+/// concurrent with everything after it): valid and invalid (a read of a value
+/// never written at op 60,000), 3 and 10 clients, values 0-4 or unique.
+/// Goal (issue 16): each decided in at most 5 s within 1 GB.
+fn hard_cases(rows: &mut Vec<Row>, runs: usize) {
+    // HARD_ONLY=3fv (clients, f(ew)/u(nique) values, v(alid)/i(nvalid))
+    // runs one case.
+    let only = std::env::var("HARD_ONLY").ok();
+    for strategy in [Strategy::Auto, Strategy::DepthFirst] {
+        let opts = Options {
+            memory_limit_bytes: Some(1 << 30),
+            timeout: Some(std::time::Duration::from_secs(10)),
+            strategy,
+            ..Options::default()
+        };
+        for clients in [3, 10] {
+            for values in [Values::Few, Values::Unique] {
+                for corrupt in [None, Some(60_000)] {
+                    let tag = format!(
+                        "{clients}{}{}",
+                        if values == Values::Few { "f" } else { "u" },
+                        if corrupt.is_some() { "i" } else { "v" }
+                    );
+                    if only.as_ref().is_some_and(|o| *o != tag) {
+                        continue;
+                    }
+                    let h = generate_values(100_000, 1, clients, 11, corrupt, values);
+                    let infos = h.ops.iter().filter(|o| o.kind == OpType::Info).count();
+                    let mut summary = (Verdict::Unknown, Value::Null);
+                    let time = time_runs(runs, || {
+                        let r = check_named(&h, "cas-register", None, &opts).unwrap();
+                        summary = (r.verdict, r.details["states_visited"].clone());
+                    });
+                    let expected = if corrupt.is_some() {
+                        Verdict::Invalid
+                    } else {
+                        Verdict::Valid
+                    };
+                    rows.push(Row {
+                    case: format!(
+                        "{strategy:?}: 100,000-op single register, {clients} clients, values {}, {infos} info, {}",
+                        if values == Values::Few { "0-4" } else { "unique" },
+                        if corrupt.is_some() { "invalid" } else { "valid" },
+                    ),
+                    goal: "<= 5 s, <= 1 GB".into(),
+                    runs,
+                    median: time,
+                    note: format!(
+                        "{}{}, {} states",
+                        summary.0,
+                        if summary.0 == expected { "" } else { " (WRONG)" },
+                        summary.1
+                    ),
+                });
+                }
+            }
         }
     }
 }

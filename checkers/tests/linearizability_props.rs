@@ -5,7 +5,7 @@
 //! - on small random histories (up to 8 ops) the verdict equals that of a
 //!   brute-force checker that tries every order.
 
-use faultline_checkers::linearizability::{check_named, Options};
+use faultline_checkers::linearizability::{check_named, Options, Strategy as Search};
 use faultline_checkers::{History, Op, OpType, Process, Verdict};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -157,6 +157,36 @@ fn small_op() -> impl Strategy<Value = SmallOp> {
             }
         },
     )
+}
+
+/// Every search, and `Auto` with no depth-first first try (so that its
+/// refutation with crashed ops taking effect any number of times decides).
+fn strategies() -> [Options; 4] {
+    let with = |strategy| Options {
+        strategy,
+        ..Options::default()
+    };
+    [
+        with(Search::Auto),
+        Options {
+            first_try: std::time::Duration::ZERO,
+            ..with(Search::Auto)
+        },
+        with(Search::DepthFirst),
+        with(Search::Frontier),
+    ]
+}
+
+/// Like [`small_op`], but half the ops end `info` or stay open.
+fn crash_heavy_op() -> impl Strategy<Value = SmallOp> {
+    (small_op(), 0u8..4).prop_map(|(mut op, fate)| {
+        op.end = match fate {
+            0 => 1,
+            1 => 3,
+            _ => op.end,
+        };
+        op
+    })
 }
 
 /// 0 ok (most often), 1 info, 2 fail, 3 open, from a number below 10.
@@ -344,8 +374,25 @@ proptest! {
     ) {
         let h = small_history(&ops, &order);
         let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
-        let r = check_named(&h, "cas-register", None, &Options::default()).unwrap();
-        prop_assert_eq!(r.verdict, expected, "{}\n{:#?}", r.summary, h.ops);
+        for opts in strategies() {
+            let r = check_named(&h, "cas-register", None, &opts).unwrap();
+            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
+        }
+    }
+
+    /// Most ops crashed: where the frontier search's dominance and blind-op
+    /// rules do their work.
+    #[test]
+    fn crash_heavy_histories_match_brute_force(
+        ops in prop::collection::vec(crash_heavy_op(), 1..=10),
+        order in prop::collection::vec(0usize..10, 0..20),
+    ) {
+        let h = small_history(&ops, &order);
+        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
+        for opts in strategies() {
+            let r = check_named(&h, "cas-register", None, &opts).unwrap();
+            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
+        }
     }
 
     #[test]
@@ -355,7 +402,9 @@ proptest! {
     ) {
         let h = small_history(&ops, &order);
         let expected = if brute_force(&h, append_step) { Verdict::Valid } else { Verdict::Invalid };
-        let r = check_named(&h, "append-register", None, &Options::default()).unwrap();
-        prop_assert_eq!(r.verdict, expected, "{}\n{:#?}", r.summary, h.ops);
+        for opts in strategies() {
+            let r = check_named(&h, "append-register", None, &opts).unwrap();
+            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! and reports the verdict with its evidence.
 
 pub mod calls;
+mod frontier;
 mod parts;
 pub mod search;
 
@@ -34,6 +35,28 @@ pub struct Options {
     /// A read that completed `ok` with a null value tells nothing (Jepsen's
     /// convention; importers of Jepsen histories set this).
     pub nil_read_is_unknown: bool,
+    /// Which search decides each part.
+    pub strategy: Strategy,
+    /// How long [`Strategy::Auto`] lets the depth-first search try a part
+    /// with crashed ops before it tries to refute it (zero: no first try).
+    pub first_try: Duration,
+}
+
+/// The search that decides a part of a history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Strategy {
+    /// Where a part has crashed ops, first the frontier search with crashed
+    /// ops allowed to take effect any number of times (its `invalid` is
+    /// proof, and it is fast), then the depth-first search.
+    #[default]
+    Auto,
+    /// Depth-first over partial linearizations (Wing & Gong, Lowe).
+    DepthFirst,
+    /// Breadth-first over configurations, with dominance (frontier.rs):
+    /// exact; slower than depth-first on crash-heavy cas histories, where
+    /// its frontier grows with the crashed cas ops.
+    Frontier,
 }
 
 impl Default for Options {
@@ -44,6 +67,8 @@ impl Default for Options {
             split: true,
             threads: None,
             nil_read_is_unknown: false,
+            strategy: Strategy::Auto,
+            first_try: Duration::from_secs(1),
         }
     }
 }

@@ -2,8 +2,9 @@
 //! all cores, and turning what the search found into a [`CheckResult`].
 
 use super::calls::{self, Recorded};
+use super::frontier::{search_frontier, Crashed};
 use super::search::{search, Budget, Outcome, Problem, Stats, StopReason};
-use super::Options;
+use super::{Options, Strategy};
 use crate::history::History;
 use crate::models::{Encoded, Keyed, Model};
 use crate::verdict::{CheckResult, Verdict};
@@ -134,7 +135,7 @@ where
     let mut order: Vec<usize> = (0..parts.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(parts[i].calls.len()));
     let check_one = |&i: &usize| -> Result<(usize, PartReport), String> {
-        let report = check_part(&parts[i], make()?, &budget)?;
+        let report = check_part(&parts[i], make()?, &budget, opts)?;
         if matches!(report.found, Found::Invalid { .. }) {
             stop.store(true, Ordering::Relaxed);
         }
@@ -159,10 +160,67 @@ where
     Ok(done.into_iter().map(|(_, r)| r).collect())
 }
 
+/// Decides one part with the search `strategy` names.
+fn decide<M: Model>(
+    problem: &mut Problem<M>,
+    budget: &Budget<'_>,
+    opts: &Options,
+) -> (Outcome<M::State>, Stats) {
+    let has_crashed = problem.return_pos.iter().any(Option::is_none);
+    match opts.strategy {
+        Strategy::Frontier => {
+            // `None`: too many ops open at once for it.
+            if let Some(found) = search_frontier(problem, budget, Crashed::AtMostOnce, u64::MAX) {
+                return found;
+            }
+        }
+        Strategy::Auto if has_crashed => {
+            // Crashed ops are what makes the depth-first search exponential:
+            // it finds a linearization of a valid history fast, but must
+            // exhaust every use of them to refute an invalid one. So: a
+            // short depth-first try; then the frontier search with crashed
+            // ops allowed to take effect any number of times (a small
+            // frontier whose `invalid` is proof), capped at a few
+            // crashed ops tried an op; then the depth-first search for good.
+            let n = problem.inputs.len() as u64;
+            let short = Budget {
+                deadline: Some(first_of(Instant::now() + opts.first_try, budget.deadline)),
+                ..*budget
+            };
+            if !opts.first_try.is_zero() {
+                let (found, stats) = search(problem, &short);
+                if !matches!(found, Outcome::Unknown(StopReason::Timeout)) || budget_over(budget) {
+                    return (found, stats);
+                }
+            }
+            if let Some((found @ Outcome::Invalid { .. }, stats)) = search_frontier(
+                problem,
+                budget,
+                Crashed::AnyNumberOfTimes,
+                256 * n + 1_000_000,
+            ) {
+                return (found, stats);
+            }
+        }
+        Strategy::Auto | Strategy::DepthFirst => {}
+    }
+    search(problem, budget)
+}
+
+fn first_of(a: Instant, b: Option<Instant>) -> Instant {
+    b.map_or(a, |b| a.min(b))
+}
+
+/// Whether the run's own deadline has passed.
+fn budget_over(budget: &Budget<'_>) -> bool {
+    budget.deadline.is_some_and(|d| Instant::now() >= d)
+}
+
 fn check_part<M: Model>(
     part: &Part<'_>,
     mut model: M,
     budget: &Budget<'_>,
+    opts: &Options,
 ) -> Result<PartReport, String> {
     let n = part.calls.len();
     let mut inputs = Vec::with_capacity(n);
@@ -188,7 +246,7 @@ fn check_part<M: Model>(
         call_pos,
         return_pos,
     };
-    let (outcome, stats) = search(&mut problem, budget);
+    let (outcome, stats) = decide(&mut problem, budget, opts);
     let found = match outcome {
         Outcome::Valid => Found::Valid,
         Outcome::Unknown(reason) => Found::Unknown(reason),

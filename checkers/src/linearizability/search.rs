@@ -37,6 +37,7 @@ pub struct Problem<M: Model> {
 }
 
 /// Limits shared by all parts checked together.
+#[derive(Clone, Copy)]
 pub struct Budget<'a> {
     pub deadline: Option<Instant>,
     pub memory_limit: u64,

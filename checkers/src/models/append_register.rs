@@ -158,6 +158,10 @@ impl Model for AppendRegister {
         }
     }
 
+    fn is_blind(&self, input: &AppendInput) -> bool {
+        matches!(input, AppendInput::Put(_))
+    }
+
     fn for_evidence(&mut self) {
         self.merge_dead = false;
         self.appended.clear();

@@ -97,6 +97,10 @@ impl Model for CasRegister {
         }
     }
 
+    fn is_blind(&self, input: &RegisterInput) -> bool {
+        matches!(input, RegisterInput::Write(_))
+    }
+
     fn state_json(&self, state: u32) -> Value {
         self.values.value(state)
     }

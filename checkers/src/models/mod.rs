@@ -143,6 +143,14 @@ pub trait Model: Send {
     /// The state after `input`, or `None` when the call cannot happen in `state`.
     fn step(&mut self, state: Self::State, input: &Self::Input) -> Option<Self::State>;
 
+    /// Whether `input` is blind: it always applies and the state after it
+    /// does not depend on the state before (a register's write). The
+    /// frontier search uses it to skip crashed ops whose effect a blind op
+    /// would erase at once; `false` is always safe.
+    fn is_blind(&self, _input: &Self::Input) -> bool {
+        false
+    }
+
     /// Called before the search's result is replayed for evidence. A model
     /// that merges states no later call can tell apart stops merging here,
     /// so the evidence shows the real states.
