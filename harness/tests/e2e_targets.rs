@@ -309,11 +309,15 @@ fn sigterm_heals_stops_nodes_and_checks_what_was_recorded() {
     assert!(stdout.contains("interrupted"), "{stdout}");
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(130),
+        "an interrupted run exits 130: {stdout}"
+    );
+    assert!(
+        stdout.contains("verdict: valid (interrupted)"),
         "the partial history is valid: {stdout}"
     );
     let results = std::fs::read_to_string(store.path().join("latest/results.json")).unwrap();
-    assert!(results.contains("\"verdict\""));
+    assert!(results.contains("\"interrupted\": true"), "{results}");
 }
 
 #[test]
