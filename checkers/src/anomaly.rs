@@ -64,7 +64,15 @@ pub fn first_anomaly(history: &History, blamed: &[u64]) -> Option<FirstAnomaly> 
     let faults = faults_in_force(history, at);
     let what = describe_op(invoke, end, node.as_deref(), time_ns);
     let explanation = if faults.is_empty() {
-        format!("{what}, with no fault in force")
+        // A fault's effects can outlast it (a deposed leader learns late),
+        // so say which ended last, and how long before.
+        match last_ended(history, at) {
+            Some((fault, ended)) => format!(
+                "{what}, with no fault in force, {} after {fault} ended",
+                seconds(time_ns.saturating_sub(ended))
+            ),
+            None => format!("{what}, with no fault in force"),
+        }
     } else {
         format!("{what}, {}", faults.join(" and "))
     };
@@ -183,6 +191,44 @@ pub fn faults_in_force(history: &History, at: usize) -> Vec<String> {
         .iter()
         .map(|(kind, value)| describe_fault(kind, value))
         .collect()
+}
+
+/// The fault that ended last before history position `at` (as a noun
+/// phrase), and when it ended.
+fn last_ended(history: &History, at: usize) -> Option<(String, u64)> {
+    let mut active: Vec<(&str, &Value)> = Vec::new();
+    let mut last = None;
+    for op in history.ops[..at.min(history.ops.len())]
+        .iter()
+        .filter(|o| o.is_nemesis() && o.kind != OpType::Invoke)
+    {
+        if let Some(kind) = op.f.strip_prefix("start-") {
+            active.push((kind, &op.value));
+        } else if let Some(kind) = op.f.strip_prefix("stop-") {
+            if let Some(i) = active.iter().position(|(k, _)| *k == kind) {
+                let (kind, value) = active.remove(i);
+                last = Some((kind, value, op.time));
+            }
+        }
+    }
+    let (kind, value, time) = last?;
+    Some((name_fault(kind, value), time))
+}
+
+/// A fault as a noun phrase: "the partition that cut n3 off ...".
+fn name_fault(kind: &str, value: &Value) -> String {
+    let phrase = describe_fault(kind, value);
+    if let Some(noun) = phrase.strip_prefix("during ") {
+        return noun.to_string();
+    }
+    match (kind, names(value)) {
+        ("kill" | "pause", Some(n)) if !n.is_empty() => format!("the {kind} of {}", list(&n)),
+        ("loss", _) => match value.get("links").and_then(links) {
+            Some(l) => format!("the packet loss on {l}"),
+            None => "the packet loss".into(),
+        },
+        _ => format!("the {kind} fault"),
+    }
 }
 
 fn names(v: &Value) -> Option<Vec<String>> {
@@ -364,6 +410,42 @@ mod tests {
                 .starts_with("process 1 completed read -> 0 at 14.2 s, during the partition"),
             "{}",
             a.explanation
+        );
+        // After the partition ended, the sentence says which ended when.
+        let mut late = h.clone();
+        late.ops.truncate(4);
+        late.ops.extend([
+            op(
+                6,
+                15.0,
+                OpType::Invoke,
+                Process::Nemesis,
+                "stop-partition",
+                Value::Null,
+            ),
+            op(
+                7,
+                15.1,
+                OpType::Info,
+                Process::Nemesis,
+                "stop-partition",
+                Value::Null,
+            ),
+            op(
+                8,
+                15.2,
+                OpType::Invoke,
+                Process::Client(1),
+                "read",
+                Value::Null,
+            ),
+            op(9, 15.5, OpType::Ok, Process::Client(1), "read", json!(0)),
+        ]);
+        late.ops[7].node = Some("n3".into());
+        let late = History::new(late.ops);
+        assert_eq!(
+            first_anomaly(&late, &[8]).unwrap().explanation,
+            "n3 answered read -> 0 at 15.5 s, with no fault in force, 0.4 s after the partition that cut n3, n4 off from the majority (n1, n2, n5) ended"
         );
         let mut h = h;
         h.ops.truncate(2);
