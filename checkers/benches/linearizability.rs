@@ -358,7 +358,10 @@ fn main() {
             let mut summary = (Verdict::Valid, Value::Null);
             let time = time_runs(runs(3), || {
                 let r = check_named(&bad1, "cas-register", None, &capped).unwrap();
-                summary = (r.verdict, r.details["states_visited"].clone());
+                summary = (
+                    r.verdict,
+                    Value::from(r.details.linearizability().map_or(0, |e| e.states_visited)),
+                );
                 html1 = render_html(&r, &bad1);
             });
             rows.push(Row {
@@ -496,7 +499,7 @@ fn reference_cases(dir: &Path, rows: &mut Vec<Row>, runs: impl Fn(usize) -> usiz
                     "{}{}, {} states",
                     r.verdict,
                     if right { "" } else { " WRONG" },
-                    r.details["states_visited"]
+                    r.details.linearizability().map_or(0, |e| e.states_visited)
                 ),
             });
         }

@@ -1,6 +1,7 @@
 //! faultline-checkers: the history model, its codecs, and the checkers that
 //! judge a history. Pure and synchronous: no async runtime, no I/O but files.
 
+pub mod anomaly;
 pub mod evidence;
 pub mod history;
 pub mod import;
@@ -11,7 +12,10 @@ pub mod models;
 pub mod pairs;
 pub mod registry;
 pub mod set;
+pub mod stats;
 pub mod verdict;
 
+pub use evidence::Evidence;
 pub use history::{History, Op, OpType, Process};
+pub use stats::RunStats;
 pub use verdict::{CheckResult, Results, Verdict};

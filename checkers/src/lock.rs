@@ -12,10 +12,11 @@
 //! was broken. Fencing: an acquire that returned before another was sent must
 //! have the smaller token, and no token is granted twice.
 
+use crate::evidence::{HoldView, LockEvidence, Overlap, TokenAnomaly, TokenAt};
 use crate::history::{History, Op};
 use crate::pairs::pairs;
 use crate::verdict::{CheckResult, Verdict};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// At most this many anomalies of each kind go into the evidence.
@@ -41,7 +42,7 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
     // (key, token) -> index in `holds` of the latest stretch of that grant.
     let mut latest: HashMap<(String, i64), usize> = HashMap::new();
     let mut grants: Vec<Grant> = Vec::new();
-    let mut token_anomalies: Vec<Value> = Vec::new();
+    let mut token_anomalies: Vec<TokenAnomaly> = Vec::new();
 
     for pair in &ops {
         let inv = pair.invoke;
@@ -79,12 +80,11 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
                     Some(done) if pair.is_ok() => {
                         if let Ok(got) = int_field(done, "token") {
                             if got != token {
-                                token_anomalies.push(json!({
-                                    "kind": "renew-changed-token",
-                                    "op": done.index,
-                                    "sent": token,
-                                    "got": got,
-                                }));
+                                token_anomalies.push(TokenAnomaly::RenewChangedToken {
+                                    op: done.index,
+                                    sent: token,
+                                    got,
+                                });
                             }
                         }
                         let end = inv.time.saturating_add(lease_ns(done, inv)?);
@@ -164,23 +164,38 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
             parts.join("; ")
         }
     };
-    let overlap_json: Vec<Value> = overlaps
-        .iter()
-        .take(SHOWN)
-        .map(|(a, b)| json!({"key": a.key, "first": hold_json(a), "second": hold_json(b)}))
-        .collect();
+    // Blamed: the grant that broke mutual exclusion (the second of each
+    // overlap) and the completion that carried each bad token.
+    let mut blamed: Vec<u64> = overlaps.iter().map(|(_, b)| b.from_op).collect();
+    blamed.extend(token_anomalies.iter().map(|a| match a {
+        TokenAnomaly::RenewChangedToken { op, .. } => *op,
+        TokenAnomaly::TokenGrantedTwice { ops, .. } => ops[1],
+        TokenAnomaly::TokenNotRising { later, .. } => later.op,
+    }));
+    let evidence = LockEvidence {
+        grants: grants.len(),
+        holds: holds.len(),
+        overlap_count: overlaps.len(),
+        overlaps: overlaps
+            .iter()
+            .take(SHOWN)
+            .map(|(a, b)| Overlap {
+                key: a.key.clone(),
+                first: hold_view(a),
+                second: hold_view(b),
+            })
+            .collect(),
+        token_anomaly_count: token_anomalies.len(),
+        token_anomalies: token_anomalies.into_iter().take(SHOWN).collect(),
+    };
     Ok(CheckResult {
         checker: "lock".into(),
         verdict,
         summary,
-        details: json!({
-            "grants": grants.len(),
-            "holds": holds.len(),
-            "overlap_count": overlaps.len(),
-            "overlaps": overlap_json,
-            "token_anomaly_count": token_anomalies.len(),
-            "token_anomalies": token_anomalies.into_iter().take(SHOWN).collect::<Vec<_>>(),
-        }),
+        // Completions become invocations where the check is assembled.
+        blamed: crate::anomaly::invocations(history, &blamed),
+        first_anomaly: None,
+        details: evidence.into(),
     })
 }
 
@@ -193,12 +208,16 @@ struct Grant {
 }
 
 /// Tokens granted twice, and tokens that did not rise over real-time order.
-fn fencing_anomalies(grants: &mut [Grant]) -> Vec<Value> {
+fn fencing_anomalies(grants: &mut [Grant]) -> Vec<TokenAnomaly> {
     let mut out = Vec::new();
     let mut seen: HashMap<(&str, i64), u64> = HashMap::new();
     for g in grants.iter() {
         if let Some(first) = seen.insert((&g.key, g.token), g.complete) {
-            out.push(json!({"kind": "token-granted-twice", "key": g.key, "token": g.token, "ops": [first, g.complete]}));
+            out.push(TokenAnomaly::TokenGrantedTwice {
+                key: g.key.clone(),
+                token: g.token,
+                ops: [first, g.complete],
+            });
         }
     }
     // Sweep the acquires by invocation; `done` holds, per key, the highest
@@ -221,12 +240,14 @@ fn fencing_anomalies(grants: &mut [Grant]) -> Vec<Value> {
         let g = &grants[i];
         if let Some(&(token, op)) = done.get(g.key.as_str()) {
             if token >= g.token {
-                out.push(json!({
-                    "kind": "token-not-rising",
-                    "key": g.key,
-                    "earlier": {"op": op, "token": token},
-                    "later": {"op": g.complete, "token": g.token},
-                }));
+                out.push(TokenAnomaly::TokenNotRising {
+                    key: g.key.clone(),
+                    earlier: TokenAt { op, token },
+                    later: TokenAt {
+                        op: g.complete,
+                        token: g.token,
+                    },
+                });
             }
         }
     }
@@ -251,8 +272,14 @@ fn overlaps(holds: &[Hold]) -> Vec<(Hold, Hold)> {
     out
 }
 
-fn hold_json(h: &Hold) -> Value {
-    json!({"holder": h.holder, "token": h.token, "start_ns": h.start, "end_ns": h.end, "op": h.from_op})
+fn hold_view(h: &Hold) -> HoldView {
+    HoldView {
+        holder: h.holder.clone(),
+        token: h.token,
+        start_ns: h.start,
+        end_ns: h.end,
+        op: h.from_op,
+    }
 }
 
 fn holder_of(inv: &Op) -> String {
@@ -296,6 +323,11 @@ fn lease_ns(done: &Op, inv: &Op) -> Result<u64, String> {
 mod tests {
     use super::*;
     use crate::history::{OpType, Process};
+    use serde_json::json;
+
+    fn ev(r: &CheckResult) -> &LockEvidence {
+        r.details.lock().expect("lock evidence")
+    }
 
     /// A history of (process, type, f, value, time in ms) rows on key "l".
     fn history(rows: &[(u64, OpType, &str, Value, u64)]) -> History {
@@ -348,7 +380,7 @@ mod tests {
         ]);
         let r = check(&h).unwrap();
         assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary);
-        assert_eq!(r.details["grants"], json!(3));
+        assert_eq!(ev(&r).grants, 3);
     }
 
     #[test]
@@ -361,7 +393,8 @@ mod tests {
         ]);
         let r = check(&h).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid);
-        assert_eq!(r.details["overlap_count"], json!(1));
+        assert_eq!(ev(&r).overlap_count, 1);
+        assert_eq!(r.blamed, vec![2], "the second grant broke exclusion");
         assert!(r.summary.contains("c1 and c2"), "{}", r.summary);
     }
 
@@ -420,18 +453,20 @@ mod tests {
         ]);
         let r = check(&h).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid);
-        let kinds: Vec<_> = r.details["token_anomalies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["kind"].as_str().unwrap().to_string())
-            .collect();
+        let kinds = &ev(&r).token_anomalies;
         assert!(
-            kinds.contains(&"token-granted-twice".to_string()),
+            kinds
+                .iter()
+                .any(|a| matches!(a, TokenAnomaly::TokenGrantedTwice { .. })),
             "{kinds:?}"
         );
-        assert!(kinds.contains(&"token-not-rising".to_string()), "{kinds:?}");
-        assert_eq!(r.details["overlap_count"], json!(0));
+        assert!(
+            kinds
+                .iter()
+                .any(|a| matches!(a, TokenAnomaly::TokenNotRising { .. })),
+            "{kinds:?}"
+        );
+        assert_eq!(ev(&r).overlap_count, 0);
     }
 
     #[test]
@@ -456,6 +491,7 @@ mod properties {
     use crate::history::{OpType, Process};
     use proptest::prelude::*;
     use rand::{Rng, SeedableRng};
+    use serde_json::json;
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
 
@@ -605,8 +641,8 @@ mod properties {
         fn a_correct_lease_server_is_always_valid(seed in any::<u64>(), clients in 1usize..6) {
             let h = simulate(seed, clients, 200, false);
             let r = check(&h).unwrap();
-            prop_assert_eq!(r.verdict, Verdict::Valid, "{}\n{:#}", r.summary, r.details);
-            prop_assert!(r.details["grants"].as_u64().unwrap() > 0);
+            prop_assert_eq!(r.verdict, Verdict::Valid, "{}\n{:?}", r.summary, r.details);
+            prop_assert!(r.details.lock().unwrap().grants > 0);
         }
     }
 

@@ -6,8 +6,8 @@
 
 use crate::history::History;
 use crate::models::ModelKind;
-use crate::verdict::CheckResult;
-use crate::{linearizability, lock, set};
+use crate::verdict::{CheckResult, Verdict};
+use crate::{anomaly, linearizability, lock, set};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -75,11 +75,25 @@ pub struct Options {
 
 /// Runs `checker`. `Err` for a missing model or a history the checker
 /// cannot read.
+///
+/// An invalid result says when its first blamed op completed, at which
+/// node, under which fault (`first_anomaly`); other results blame nothing.
 pub fn check(
     checker: CheckerKind,
     history: &History,
     opts: &Options,
 ) -> Result<CheckResult, String> {
+    let mut result = run(checker, history, opts)?;
+    if result.verdict == Verdict::Invalid {
+        result.first_anomaly = anomaly::first_anomaly(history, &result.blamed);
+    } else {
+        result.blamed.clear();
+        result.first_anomaly = None;
+    }
+    Ok(result)
+}
+
+fn run(checker: CheckerKind, history: &History, opts: &Options) -> Result<CheckResult, String> {
     match checker {
         CheckerKind::Linearizable => {
             let model = opts
@@ -96,7 +110,6 @@ pub fn check(
 mod tests {
     use super::*;
     use crate::history::{Op, OpType, Process};
-    use crate::verdict::Verdict;
     use serde_json::json;
 
     fn op(i: u64, kind: OpType, f: &str, value: Value) -> Op {
@@ -127,6 +140,9 @@ mod tests {
         };
         let r = check(CheckerKind::Linearizable, &h, &opts).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid);
+        assert_eq!(r.blamed, vec![2], "the read of a value never written");
+        let first = r.first_anomaly.expect("an invalid check says when");
+        assert_eq!((first.op, first.time_ns), (2, 3));
 
         let h = History::new(vec![
             op(0, OpType::Invoke, "add", json!(1)),

@@ -11,6 +11,7 @@
 //! - failed-but-present: an add that `fail`ed (certainly never happened) but is read;
 //! - recovered: an indeterminate (`info`) add that is read (fine, counted).
 
+use crate::evidence::{Elements, SetEvidence};
 use crate::history::{History, OpType};
 use crate::pairs::{pairs, Pair};
 use crate::verdict::{CheckResult, Verdict};
@@ -73,19 +74,23 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
     }
     if by_key.len() <= 1 {
         let ops = by_key.into_values().next().unwrap_or_default();
-        return check_one(&ops);
+        let (mut result, evidence) = check_one(&ops)?;
+        result.details = evidence.into();
+        return Ok(result);
     }
     let mut verdicts = Vec::new();
     let mut summaries = Vec::new();
-    let mut details = serde_json::Map::new();
+    let mut blamed = Vec::new();
+    let mut keys = BTreeMap::new();
     for (key, ops) in &by_key {
         let key = key.unwrap_or("");
-        let r = check_one(ops)?;
+        let (r, evidence) = check_one(ops)?;
         verdicts.push(r.verdict);
         if r.verdict != Verdict::Valid {
             summaries.push(format!("key {key:?}: {}", r.summary));
         }
-        details.insert(key.to_string(), r.details);
+        blamed.extend(r.blamed);
+        keys.insert(key.to_string(), evidence);
     }
     let verdict = Verdict::combine(verdicts);
     let summary = if summaries.is_empty() {
@@ -93,16 +98,24 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
     } else {
         summaries.join("; ")
     };
+    blamed.sort_unstable();
     Ok(CheckResult {
         checker: "set".into(),
         verdict,
         summary,
-        details: json!({ "keys": details }),
+        blamed,
+        first_anomaly: None,
+        details: SetEvidence {
+            keys,
+            ..SetEvidence::default()
+        }
+        .into(),
     })
 }
 
-/// Checks one set's adds and reads.
-fn check_one(ops: &[Pair<'_>]) -> Result<CheckResult, String> {
+/// Checks one set's adds and reads; the result's details are left for the
+/// caller to fill with the evidence.
+fn check_one(ops: &[Pair<'_>]) -> Result<(CheckResult, SetEvidence), String> {
     let mut attempts: BTreeMap<Element, AddOutcome> = BTreeMap::new();
     let mut adds_end: Option<u64> = None;
     let mut reads: Vec<&Pair<'_>> = Vec::new();
@@ -150,15 +163,18 @@ fn check_one(ops: &[Pair<'_>]) -> Result<CheckResult, String> {
     let indeterminate = count(AddOutcome::Indeterminate);
     let failed = count(AddOutcome::Failed);
     if finals.is_empty() {
-        return Ok(CheckResult {
-            checker: "set".into(),
-            verdict: Verdict::Unknown,
-            summary: format!(
-                "no ok read after all {} adds completed: nothing says what the set ended as",
-                attempts.len()
-            ),
-            details: json!({"attempted": attempts.len(), "acknowledged": acknowledged}),
-        });
+        let summary = format!(
+            "no ok read after all {} adds completed: nothing says what the set ended as",
+            attempts.len()
+        );
+        let evidence = SetEvidence {
+            attempted: attempts.len(),
+            acknowledged,
+            indeterminate,
+            failed,
+            ..SetEvidence::default()
+        };
+        return Ok((CheckResult::unknown("set", summary), evidence));
     }
 
     let mut lost = BTreeSet::new();
@@ -166,7 +182,11 @@ fn check_one(ops: &[Pair<'_>]) -> Result<CheckResult, String> {
     let mut duplicated = BTreeSet::new();
     let mut failed_present = BTreeSet::new();
     let mut recovered = BTreeSet::new();
+    // The final reads that saw an anomaly: the ops the checker blames.
+    let mut blamed = BTreeSet::new();
     for (i, (read, seen)) in finals.iter().enumerate() {
+        let anomalies_before =
+            lost.len() + unexpected.len() + duplicated.len() + failed_present.len();
         let mut set = BTreeSet::new();
         for e in seen {
             if !set.insert(e) {
@@ -193,8 +213,24 @@ fn check_one(ops: &[Pair<'_>]) -> Result<CheckResult, String> {
         // What an earlier final read saw must still be there.
         for (earlier, earlier_seen) in &finals[..i] {
             if earlier.end_index() < read.invoke.index {
-                lost.extend(earlier_seen.iter().filter(|e| !set.contains(e)).cloned());
+                let missing: Vec<Element> = earlier_seen
+                    .iter()
+                    .filter(|e| !set.contains(e))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    blamed.insert(read.invoke.index);
+                }
+                lost.extend(missing);
             }
+        }
+        let missed_acknowledged = attempts
+            .iter()
+            .any(|(e, o)| *o == AddOutcome::Acknowledged && !set.contains(e));
+        let anomalies_after =
+            lost.len() + unexpected.len() + duplicated.len() + failed_present.len();
+        if missed_acknowledged || anomalies_after > anomalies_before {
+            blamed.insert(read.invoke.index);
         }
     }
 
@@ -228,30 +264,37 @@ fn check_one(ops: &[Pair<'_>]) -> Result<CheckResult, String> {
             problems.join("; ")
         )
     };
-    let list =
-        |s: &BTreeSet<Element>| -> Value { s.iter().take(SHOWN).map(Element::to_json).collect() };
-    Ok(CheckResult {
+    let list = |s: &BTreeSet<Element>| Elements {
+        count: s.len(),
+        shown: s.iter().take(SHOWN).map(Element::to_json).collect(),
+    };
+    let evidence = SetEvidence {
+        attempted: attempts.len(),
+        acknowledged,
+        indeterminate,
+        failed,
+        final_reads: finals.iter().map(|(r, _)| r.invoke.index).collect(),
+        lost: list(&lost),
+        unexpected: list(&unexpected),
+        duplicated: list(&duplicated),
+        failed_but_present: list(&failed_present),
+        recovered: list(&recovered),
+        keys: BTreeMap::new(),
+    };
+    let blamed = if verdict == Verdict::Invalid {
+        blamed.into_iter().collect()
+    } else {
+        Vec::new()
+    };
+    let result = CheckResult {
         checker: "set".into(),
         verdict,
         summary,
-        details: json!({
-            "attempted": attempts.len(),
-            "acknowledged": acknowledged,
-            "indeterminate": indeterminate,
-            "failed": failed,
-            "final_reads": finals.iter().map(|(r, _)| r.invoke.index).collect::<Vec<_>>(),
-            "lost_count": lost.len(),
-            "lost": list(&lost),
-            "unexpected_count": unexpected.len(),
-            "unexpected": list(&unexpected),
-            "duplicated_count": duplicated.len(),
-            "duplicated": list(&duplicated),
-            "failed_but_present_count": failed_present.len(),
-            "failed_but_present": list(&failed_present),
-            "recovered_count": recovered.len(),
-            "recovered": list(&recovered),
-        }),
-    })
+        blamed,
+        first_anomaly: None,
+        details: Default::default(),
+    };
+    Ok((result, evidence))
 }
 
 /// The first few elements of a set, for a summary line.
@@ -278,6 +321,14 @@ mod tests {
         [(p, Invoke, "read", Value::Null), (p, Done, "read", v)]
     }
 
+    fn ev(r: &CheckResult) -> &SetEvidence {
+        r.details.set().expect("set evidence")
+    }
+
+    fn shown(v: Value) -> Vec<Value> {
+        v.as_array().unwrap().clone()
+    }
+
     fn run(parts: &[[(u64, OpType, &'static str, Value); 2]]) -> CheckResult {
         let rows: Vec<_> = parts.iter().flatten().cloned().collect();
         check(&history(&rows)).unwrap()
@@ -293,8 +344,8 @@ mod tests {
             read(5, json!([1, 2])),
         ]);
         assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary);
-        assert_eq!(r.details["recovered"], json!([2]));
-        assert_eq!(r.details["failed"], json!(1));
+        assert_eq!(ev(&r).recovered.shown, shown(json!([2])));
+        assert_eq!(ev(&r).failed, 1);
     }
 
     #[test]
@@ -306,18 +357,19 @@ mod tests {
             read(5, json!([2, 2, 3, 9])),
         ]);
         assert_eq!(r.verdict, Verdict::Invalid);
-        assert_eq!(r.details["lost"], json!([1]));
-        assert_eq!(r.details["duplicated"], json!([2]));
-        assert_eq!(r.details["unexpected"], json!([9]));
-        assert_eq!(r.details["failed_but_present"], json!([3]));
+        assert_eq!(ev(&r).lost.shown, shown(json!([1])));
+        assert_eq!(ev(&r).duplicated.shown, shown(json!([2])));
+        assert_eq!(ev(&r).unexpected.shown, shown(json!([9])));
+        assert_eq!(ev(&r).failed_but_present.shown, shown(json!([3])));
         assert!(r.summary.contains("1 lost (1)"), "{}", r.summary);
+        assert_eq!(r.blamed, vec![6], "the read that saw it all is blamed");
     }
 
     #[test]
     fn an_element_vanishing_between_final_reads_is_lost() {
         let r = run(&[add(1, 1, Info), read(5, json!([1])), read(6, json!([]))]);
         assert_eq!(r.verdict, Verdict::Invalid);
-        assert_eq!(r.details["lost"], json!([1]));
+        assert_eq!(ev(&r).lost.shown, shown(json!([1])));
     }
 
     #[test]
@@ -333,7 +385,7 @@ mod tests {
         .collect();
         let r = check(&history(&rows)).unwrap();
         assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary);
-        assert_eq!(r.details["final_reads"], json!([4]));
+        assert_eq!(ev(&r).final_reads, vec![4]);
     }
 
     #[test]
@@ -362,8 +414,8 @@ mod tests {
         let r = check(&h).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid);
         assert!(r.summary.starts_with("key \"t\": "), "{}", r.summary);
-        assert_eq!(r.details["keys"]["t"]["lost"], json!([1]));
-        assert_eq!(r.details["keys"][""]["lost"], json!([]));
+        assert_eq!(ev(&r).keys["t"].lost.shown, shown(json!([1])));
+        assert_eq!(ev(&r).keys[""].lost.shown, shown(json!([])));
     }
 
     #[test]
@@ -484,7 +536,7 @@ mod properties {
                 prop_assert_eq!(r.verdict, Verdict::Valid);
             } else {
                 prop_assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary);
-                prop_assert_eq!(r.details["lost_count"].as_u64(), Some(1));
+                prop_assert_eq!(r.details.set().unwrap().lost.count, 1);
             }
         }
     }

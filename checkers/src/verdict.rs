@@ -1,7 +1,9 @@
 //! What a checker concludes about a history, as written to `results.json`.
 
+use crate::anomaly::FirstAnomaly;
+use crate::evidence::Evidence;
+use crate::stats::RunStats;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::fmt;
 
 /// A checker's conclusion. `Unknown` means a budget ran out or the history
@@ -46,7 +48,8 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// One checker's result: the verdict, one line of words, and its evidence.
+/// One checker's result: the verdict, one line of words, the ops it blames
+/// and its evidence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
     /// The checker's name: `linearizable`, `set`, `lock`, ...
@@ -54,15 +57,42 @@ pub struct CheckResult {
     pub verdict: Verdict,
     /// One human sentence: what was found.
     pub summary: String,
-    /// Checker-specific evidence (anomalies, counterexample, stats).
+    /// Invocation indexes of the ops the checker blames, ascending: empty
+    /// unless the verdict is invalid.
     #[serde(default)]
-    pub details: Value,
+    pub blamed: Vec<u64>,
+    /// When the first blamed op completed, at which node, under which fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_anomaly: Option<FirstAnomaly>,
+    /// The checker's evidence (anomalies, counterexample, stats).
+    #[serde(default)]
+    pub details: Evidence,
+}
+
+impl CheckResult {
+    /// A checker that could not reach a verdict at all.
+    pub fn unknown(checker: &str, summary: String) -> Self {
+        CheckResult {
+            checker: checker.to_string(),
+            verdict: Verdict::Unknown,
+            summary,
+            blamed: Vec::new(),
+            first_anomaly: None,
+            details: Evidence::default(),
+        }
+    }
 }
 
 /// The whole `results.json` of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Results {
     pub verdict: Verdict,
+    /// The run was interrupted (Ctrl-C): the verdict covers what was recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+    /// The history's op counts and span; absent in results of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<RunStats>,
     pub checks: Vec<CheckResult>,
 }
 
@@ -70,6 +100,8 @@ impl Results {
     pub fn new(checks: Vec<CheckResult>) -> Self {
         Results {
             verdict: Verdict::combine(checks.iter().map(|c| c.verdict)),
+            interrupted: false,
+            stats: None,
             checks,
         }
     }

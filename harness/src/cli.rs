@@ -27,6 +27,11 @@ pub struct GlobalArgs {
         env = "FAULTLINE_STORE"
     )]
     pub store: PathBuf,
+    /// What goes into a run's faultline.log: error, warn, info, debug, trace,
+    /// or a filter such as `faultline=debug` (default: RUST_LOG, else info).
+    /// Warnings and errors also go to stderr.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

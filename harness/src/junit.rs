@@ -90,14 +90,11 @@ pub fn escape(text: &str) -> String {
 mod tests {
     use super::*;
     use faultline_checkers::CheckResult;
-    use serde_json::Value;
 
     fn check(name: &str, verdict: Verdict, summary: &str) -> CheckResult {
         CheckResult {
-            checker: name.into(),
             verdict,
-            summary: summary.into(),
-            details: Value::Null,
+            ..CheckResult::unknown(name, summary.into())
         }
     }
 

@@ -8,6 +8,9 @@ fn main() {
         let _ = e.print();
         std::process::exit(if e.use_stderr() { exit::BAD_INPUT } else { 0 });
     });
+    if let Err(e) = faultline::logging::init(cli.global.log_level.as_deref()) {
+        std::process::exit(exit::code_of(Err(e)));
+    }
     let result = match cli.command {
         Command::Test(args) => faultline::cmd::test::run(&cli.global, *args),
         Command::Check(args) => faultline::cmd::check::run(&cli.global, args),

@@ -61,12 +61,15 @@ fn run(durable: bool, seed: u64) -> (Verdict, usize, std::path::PathBuf) {
     let on_disk = faultline_checkers::jsonl::read_file(&dir.join("history.jsonl")).unwrap();
     assert_eq!(on_disk.history, history);
     let faults = history.ops.iter().filter(|o| o.is_nemesis()).count();
-    let checks = faultline::cmd::test::check(&*workload, &history);
-    (
-        faultline_checkers::Verdict::combine(checks.iter().map(|c| c.verdict)),
-        faults,
-        dir,
+    let checked = faultline::run::check::check_workload(
+        &*workload,
+        &history,
+        &Default::default(),
+        None,
+        &dir.join("history.jsonl"),
     )
+    .unwrap();
+    (checked.results.verdict, faults, dir)
 }
 
 #[test]

@@ -75,16 +75,18 @@ fn passes(args: &[&str]) {
     assert_eq!(code, 0, "false alarm for {args:?}:\n{out}");
 }
 
-fn caught(args: &[&str], nemesis: &str) {
+/// Runs until a seed catches the bug; returns that run's summary (`None`
+/// when the targets are not built).
+fn caught(args: &[&str], nemesis: &str) -> Option<String> {
     if !targets_built() {
-        return;
+        return None;
     }
     let all: Vec<&str> = [args, &["--nemesis", nemesis]].concat();
     let mut outs = Vec::new();
     for seed in 1..=3 {
         let (code, out) = faultline_test(&all, seed);
         if code == 1 {
-            return;
+            return Some(out);
         }
         outs.push(out);
     }
@@ -145,8 +147,21 @@ fn lock_service_passes() {
 }
 
 #[test]
-fn raft_kv_stale_read_is_caught() {
-    caught(&["--target", "raft-kv", "--bug", "stale-read"], "partition");
+fn raft_kv_stale_read_is_caught_and_the_first_anomaly_names_node_and_time() {
+    let Some(out) = caught(&["--target", "raft-kv", "--bug", "stale-read"], "partition") else {
+        return;
+    };
+    // "first anomaly: n2 answered read -> 0 at 4.1 s, during the partition ..."
+    let first = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("first anomaly: "))
+        .unwrap_or_else(|| panic!("no first anomaly:\n{out}"));
+    let node = first.split(' ').next().unwrap();
+    assert!(
+        ["n1", "n2", "n3"].contains(&node) && first.contains(" at ") && first.contains(" s, "),
+        "the first anomaly names the node that answered and the time: {first}"
+    );
+    println!("{first}");
 }
 
 /// votedFor not durable: the vote-restart nemesis crash-restarts the node
@@ -309,11 +324,15 @@ fn sigterm_heals_stops_nodes_and_checks_what_was_recorded() {
     assert!(stdout.contains("interrupted"), "{stdout}");
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(130),
+        "an interrupted run exits 130: {stdout}"
+    );
+    assert!(
+        stdout.contains("verdict: valid (interrupted)"),
         "the partial history is valid: {stdout}"
     );
     let results = std::fs::read_to_string(store.path().join("latest/results.json")).unwrap();
-    assert!(results.contains("\"verdict\""));
+    assert!(results.contains("\"interrupted\": true"), "{results}");
 }
 
 #[test]

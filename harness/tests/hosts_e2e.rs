@@ -75,8 +75,15 @@ fn run(
         .filter(|o| o.is_nemesis())
         .map(|o| format!("{:?}", o.f))
         .collect();
-    let checks = faultline::cmd::test::check(&*workload, &history);
-    (Verdict::combine(checks.iter().map(|c| c.verdict)), faults)
+    let checked = faultline::run::check::check_workload(
+        &*workload,
+        &history,
+        &Default::default(),
+        None,
+        Path::new("history.jsonl"),
+    )
+    .unwrap();
+    (checked.results.verdict, faults)
 }
 
 /// Nothing of the run is left: node processes, iptables rules.

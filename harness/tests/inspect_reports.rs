@@ -19,7 +19,13 @@ fn generated_histories_get_the_verdicts_they_were_made_for() {
     assert_eq!(results(&s.empty).verdict, Verdict::Valid);
     // The checker blames the read of a value never written.
     let r = results(&s.invalid);
-    assert_eq!(r.checks[0].details["failed_op"]["index"], s.bad_read);
+    assert_eq!(r.checks[0].blamed, vec![s.bad_read]);
+    let cx = r.checks[0].details.linearizability().unwrap();
+    assert_eq!(
+        cx.counterexample.as_ref().unwrap().failed_op.index,
+        s.bad_read
+    );
+    assert_eq!(r.checks[0].first_anomaly.as_ref().unwrap().op, s.bad_read);
 }
 
 #[test]

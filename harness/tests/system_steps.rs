@@ -27,6 +27,8 @@ fn kills_pauses_and_stops_go_through_the_system_files_commands() {
     let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["--store", store.to_str().unwrap(), "test", "--system"])
         .arg(fixture())
+        // The node pid files below live in the data directories.
+        .arg("--keep-data")
         .args([
             "--workload",
             "register",

@@ -5,12 +5,13 @@ use super::calls::{self, Recorded};
 use super::frontier::{search_frontier, Crashed};
 use super::search::{search, Budget, Outcome, Problem, Stats, StopReason};
 use super::{Options, Strategy};
+use crate::evidence::{CallView, Counterexample, LinearizabilityEvidence, Unfinished};
 use crate::history::History;
 use crate::models::{Encoded, Keyed, Model};
 use crate::verdict::{CheckResult, Verdict};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -278,23 +279,29 @@ fn check_part<M: Model>(
     Ok(PartReport { found, stats })
 }
 
-fn op_index(history: &History, pos: Option<usize>) -> Value {
-    pos.and_then(|p| history.ops.get(p))
-        .map_or(Value::Null, |op| json!(op.index))
-}
-
-fn describe_call(history: &History, rec: &Recorded<'_>) -> Value {
+fn describe_call(history: &History, rec: &Recorded<'_>) -> CallView {
     let invoke = &history.ops[rec.invoke_pos];
-    json!({
-        "index": invoke.index,
-        "completion": op_index(history, rec.complete_pos),
-        "process": invoke.process,
-        "f": invoke.f,
-        "key": rec.call.key,
-        "value": invoke.value,
-        "result": rec.call.output,
-        "type": if rec.is_ok() { "ok" } else if rec.complete_pos.is_some() { "info" } else { "open" },
-    })
+    CallView {
+        index: invoke.index,
+        completion: rec
+            .complete_pos
+            .and_then(|p| history.ops.get(p))
+            .map(|op| op.index),
+        process: invoke.process,
+        f: invoke.f.clone(),
+        key: rec.call.key.map(str::to_string),
+        value: invoke.value.clone(),
+        result: rec.call.output.cloned().unwrap_or(Value::Null),
+        outcome: if rec.is_ok() {
+            "ok"
+        } else if rec.complete_pos.is_some() {
+            "info"
+        } else {
+            "open"
+        }
+        .into(),
+        state: None,
+    }
 }
 
 fn summarise(
@@ -306,14 +313,15 @@ fn summarise(
 ) -> CheckResult {
     let n_calls: usize = parts.iter().map(|p| p.calls.len()).sum();
     let states: u64 = reports.iter().map(|r| r.stats.states).sum();
-    let stats = json!({
-        "model": name,
-        "ops": n_calls,
-        "parts": parts.len(),
-        "states_visited": states,
-        "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
-    });
-    let mut details = stats;
+    let mut evidence = LinearizabilityEvidence {
+        model: name.to_string(),
+        ops: n_calls,
+        parts: parts.len(),
+        states_visited: states,
+        elapsed_ms: elapsed.as_secs_f64() * 1000.0,
+        counterexample: None,
+        unfinished: None,
+    };
     let invalid = reports
         .iter()
         .enumerate()
@@ -341,40 +349,23 @@ fn summarise(
         concurrent.sort_by_key(|r| r.invoke_pos.abs_diff(lo));
         concurrent.truncate(CONCURRENT);
         concurrent.sort_by_key(|r| r.invoke_pos);
-        let d = details.as_object_mut().expect("an object");
-        d.insert("key".into(), json!(part.key));
-        d.insert("failed_op".into(), describe_call(history, failed));
-        d.insert(
-            "linearized".into(),
-            Value::Array(
-                prefix
-                    .iter()
-                    .map(|&c| json!(part.calls[c].call.index))
-                    .collect(),
-            ),
-        );
-        d.insert("state".into(), state.clone());
-        d.insert(
-            "tail".into(),
-            Value::Array(
-                tail.iter()
-                    .map(|(c, s)| {
-                        let mut op = describe_call(history, &part.calls[*c]);
-                        op["state"] = s.clone();
-                        op
-                    })
-                    .collect(),
-            ),
-        );
-        d.insert(
-            "concurrent".into(),
-            Value::Array(
-                concurrent
-                    .iter()
-                    .map(|r| describe_call(history, r))
-                    .collect(),
-            ),
-        );
+        evidence.counterexample = Some(Box::new(Counterexample {
+            key: part.key.map(str::to_string),
+            failed_op: describe_call(history, failed),
+            linearized: prefix.iter().map(|&c| part.calls[c].call.index).collect(),
+            state: state.clone(),
+            tail: tail
+                .iter()
+                .map(|(c, s)| CallView {
+                    state: Some(s.clone()),
+                    ..describe_call(history, &part.calls[*c])
+                })
+                .collect(),
+            concurrent: concurrent
+                .iter()
+                .map(|r| describe_call(history, r))
+                .collect(),
+        }));
         let key = part
             .key
             .map(|k| format!(" on key {k:?}"))
@@ -389,7 +380,9 @@ fn summarise(
                 failed.call.input,
                 prefix.len()
             ),
-            details,
+            blamed: vec![failed.call.index],
+            first_anomaly: None,
+            details: evidence.into(),
         };
     }
     let unknown: Vec<(usize, StopReason)> = reports
@@ -411,11 +404,12 @@ fn summarise(
             .map(|&(i, _)| reports[i].stats.max_depth)
             .sum();
         let open_ops: usize = unknown.iter().map(|&(i, _)| parts[i].calls.len()).sum();
-        let d = details.as_object_mut().expect("an object");
-        d.insert("reason".into(), json!(format!("{reason:?}").to_lowercase()));
-        d.insert("parts_unfinished".into(), json!(unknown.len()));
-        d.insert("ops_placed".into(), json!(placed));
-        d.insert("ops_unfinished".into(), json!(open_ops));
+        evidence.unfinished = Some(Unfinished {
+            reason: format!("{reason:?}").to_lowercase(),
+            parts_unfinished: unknown.len(),
+            ops_placed: placed,
+            ops_unfinished: open_ops,
+        });
         return CheckResult {
             checker: "linearizable".into(),
             verdict: Verdict::Unknown,
@@ -424,7 +418,9 @@ fn summarise(
                 unknown.len(),
                 parts.len()
             ),
-            details,
+            blamed: Vec::new(),
+            first_anomaly: None,
+            details: evidence.into(),
         };
     }
     CheckResult {
@@ -434,6 +430,8 @@ fn summarise(
             "linearizable: {n_calls} ops in {} part(s), {states} states visited",
             parts.len()
         ),
-        details,
+        blamed: Vec::new(),
+        first_anomaly: None,
+        details: evidence.into(),
     }
 }

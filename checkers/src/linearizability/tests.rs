@@ -61,9 +61,12 @@ fn stale_read_is_invalid_with_evidence() {
     ]);
     let r = check(&h, "register", Some(json!(0)));
     assert_eq!(r.verdict, Verdict::Invalid);
-    assert_eq!(r.details["failed_op"]["index"], json!(2));
-    assert_eq!(r.details["linearized"], json!([0]));
-    assert_eq!(r.details["state"], json!(1));
+    assert_eq!(
+        details(&r)["counterexample"]["failed_op"]["index"],
+        json!(2)
+    );
+    assert_eq!(details(&r)["counterexample"]["linearized"], json!([0]));
+    assert_eq!(details(&r)["counterexample"]["state"], json!(1));
     // With initial 1... the read of 0 is still impossible; with initial 0 and no
     // write it is fine.
     let h2 = history(&[
@@ -168,15 +171,15 @@ fn kv_is_split_per_key_and_names_the_bad_key() {
     ]);
     let r = check(&h, "kv", None);
     assert_eq!(r.verdict, Verdict::Invalid);
-    assert_eq!(r.details["key"], json!("a"));
-    assert_eq!(r.details["parts"], json!(2));
+    assert_eq!(details(&r)["counterexample"]["key"], json!("a"));
+    assert_eq!(details(&r)["parts"], json!(2));
     let unsplit = Options {
         split: false,
         ..Options::default()
     };
     let r = check_named(&h, "kv", None, &unsplit).unwrap();
     assert_eq!(r.verdict, Verdict::Invalid);
-    assert_eq!(r.details["parts"], json!(1));
+    assert_eq!(details(&r)["parts"], json!(1));
     // A register model refuses a history of several keys.
     let err = check_named(&h, "register", None, &Options::default()).unwrap_err();
     assert!(err.contains("use a model of independent keys"), "{err}");
@@ -259,14 +262,14 @@ fn budgets_give_unknown_not_a_crash() {
     };
     let r = check_named(&h, "cas-register", None, &timeout).unwrap();
     assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
-    assert_eq!(r.details["reason"], json!("timeout"));
+    assert_eq!(details(&r)["unfinished"]["reason"], json!("timeout"));
     let memory = Options {
         memory_limit_bytes: Some(4096),
         ..Options::default()
     };
     let r = check_named(&h, "cas-register", None, &memory).unwrap();
     assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
-    assert_eq!(r.details["reason"], json!("memory"));
+    assert_eq!(details(&r)["unfinished"]["reason"], json!("memory"));
     // With room, the search finishes and finds it invalid.
     let r = check_named(
         &hard_invalid_history(6),
@@ -301,13 +304,16 @@ fn append_register_evidence_shows_strings_the_search_merged() {
         };
         let r = check_named(&h, "append-register", None, &opts).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary);
-        assert_eq!(r.details["failed_op"]["index"], json!(8));
-        let states: Vec<Value> = r.details["tail"]
+        assert_eq!(
+            details(&r)["counterexample"]["failed_op"]["index"],
+            json!(8)
+        );
+        let states: Vec<Value> = details(&r)["counterexample"]["tail"]
             .as_array()
             .unwrap()
             .iter()
             .map(|op| op["state"].clone())
-            .chain([r.details["state"].clone()])
+            .chain([details(&r)["counterexample"]["state"].clone()])
             .collect();
         let want = ["a", "a", "zz", "zzb", "zzb"].map(|s| match split {
             true => json!(s),
@@ -315,4 +321,9 @@ fn append_register_evidence_shows_strings_the_search_merged() {
         });
         assert_eq!(states, want);
     }
+}
+
+/// The evidence as it is written into results.json.
+fn details(r: &crate::verdict::CheckResult) -> Value {
+    serde_json::to_value(&r.details).unwrap()
 }

@@ -4,7 +4,7 @@
 
 use super::netns::{NetnsCluster, NetnsOptions};
 use super::ssh::{SshArgs, SshCluster, SshOptions};
-use super::{Cluster, Db};
+use super::{Cluster, ClusterKind, Db};
 use crate::exit;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,43 +74,15 @@ pub struct HostRun {
     pub clock: bool,
 }
 
-/// A run's id for tagging its iptables rules: `<test>-<timestamp>` from its
-/// directory, reduced to characters safe in a rule comment.
-pub fn run_id(run_dir: &std::path::Path) -> String {
-    let mut parts: Vec<String> = run_dir
-        .iter()
-        .rev()
-        .take(2)
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    parts.reverse();
-    parts
-        .join("-")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Whether `kind` is one of the host cluster kinds.
-pub fn is_host_kind(kind: &str) -> bool {
-    matches!(kind, "netns" | "ssh")
-}
-
 /// Start a `netns` or `ssh` cluster.
 pub fn start(
-    kind: &str,
+    kind: ClusterKind,
     args: &HostClusterArgs,
     run: &HostRun,
     db: Arc<dyn Db>,
 ) -> anyhow::Result<Box<dyn Cluster>> {
     match kind {
-        "netns" => {
+        ClusterKind::Netns => {
             let nodes = match run.nodes.as_slice() {
                 [one] if one.parse::<usize>().is_ok() => one.parse().unwrap(),
                 names => names.len(),
@@ -125,7 +97,7 @@ pub fn start(
             };
             Ok(Box::new(NetnsCluster::start(db, &opts)?))
         }
-        "ssh" => {
+        ClusterKind::Ssh => {
             if run.nodes.is_empty() || run.nodes.iter().all(|n| n.parse::<usize>().is_ok()) {
                 return Err(exit::bad_input(
                     "--cluster ssh: --nodes must name the hosts (--nodes host1,host2,...)",
@@ -142,9 +114,9 @@ pub fn start(
             };
             Ok(Box::new(SshCluster::start(db, &opts)?))
         }
-        other => Err(exit::bad_input(format!(
-            "--cluster {other}: not a host cluster kind (netns, ssh)"
-        ))),
+        ClusterKind::Local => Err(exit::bad_input(
+            "--cluster local: not a host cluster kind (netns, ssh)",
+        )),
     }
 }
 

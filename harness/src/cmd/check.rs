@@ -5,22 +5,23 @@
 //! (Porcupine logs fix their data type), or the functions in the history
 //! (`add` means a set, `acquire` a lock). With a run directory the verdict is
 //! written back: `results.json`, and the reports (the counterexample page
-//! when the history is not linearizable).
+//! when the history is not linearizable). Checking itself is the same code
+//! a test run ends with ([`crate::run::check`]).
 
 use crate::cli::GlobalArgs;
 use crate::exit::{bad_input, Outcome};
 use crate::junit;
+use crate::run::check::{self as checking, Budget};
 use anyhow::Context;
-use faultline_checkers::evidence::{render_html, render_text};
+use faultline_checkers::evidence::render_text;
 use faultline_checkers::import::{read_any, Format, ReadOutcome};
 use faultline_checkers::linearizability;
 use faultline_checkers::models::ModelKind;
 use faultline_checkers::registry::{self, CheckerKind};
-use faultline_checkers::{CheckResult, History, Results, Verdict};
+use faultline_checkers::{History, Results, Verdict};
 use faultline_workloads::WorkloadKind;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -39,12 +40,8 @@ pub struct Args {
     /// Checkers to run; repeatable. Default: inferred.
     #[arg(long = "checker", value_name = "NAME", value_enum)]
     pub checkers: Vec<CheckerKind>,
-    /// Give up with `unknown` after this many seconds of searching.
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
-    /// Give up with `unknown` before the search uses more memory than this.
-    #[arg(long = "memory-limit", value_name = "MB")]
-    pub memory_limit: Option<u64>,
+    #[command(flatten)]
+    pub budget: Budget,
     /// Print the results as JSON (as in results.json) instead of words.
     #[arg(long)]
     pub json: bool,
@@ -83,34 +80,29 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     }
     let (checkers, opts) = plan(&args, &input, &read)?;
 
-    let mut checks = Vec::with_capacity(checkers.len());
-    let mut durations = Vec::with_capacity(checkers.len());
-    for &checker in &checkers {
-        let started = Instant::now();
-        checks.push(run_checker(checker, &read.history, &opts, &input.history)?);
-        durations.push(started.elapsed());
-    }
-    let results = Results::new(checks);
+    let checked = checking::run_checkers(&checkers, &read.history, &opts, &input.history);
+    let results = &checked.results;
 
     if let Some(dir) = &input.run_dir {
-        let json = serde_json::to_string_pretty(&results)?;
-        let path = dir.join("results.json");
-        std::fs::write(&path, json + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-        write_reports(dir, &read.history, &results)?;
+        checking::write_run(dir, &read.history, results)?;
     }
     if let Some(path) = &args.junit {
         let suite = input.run_dir.as_deref().unwrap_or(&input.history);
-        junit::write(path, &suite.display().to_string(), &results, &durations)
-            .map_err(|e| bad_input(format!("--junit {}: {e}", path.display())))?;
+        junit::write(
+            path,
+            &suite.display().to_string(),
+            results,
+            &checked.durations,
+        )
+        .map_err(|e| bad_input(format!("--junit {}: {e}", path.display())))?;
     }
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        println!("{}", serde_json::to_string_pretty(results)?);
     } else {
-        print_words(&input, &read, &results);
+        print_words(&input, &read, results);
     }
-    Ok(Outcome::Verdict(results.verdict))
+    checked.outcome()
 }
 
 /// Finds the history to check: a run directory, a run in the store, or a file.
@@ -212,25 +204,15 @@ fn plan(
         ),
         None => None,
     };
-    let timeout = match args.timeout {
-        Some(s) if !(s.is_finite() && s > 0.0) => {
-            return Err(bad_input(format!(
-                "--timeout {s}: must be a positive number of seconds"
-            )))
-        }
-        Some(s) => Some(Duration::from_secs_f64(s)),
-        None => None,
-    };
-    let opts = registry::Options {
+    let mut opts = registry::Options {
         model,
         initial,
         linearizability: linearizability::Options {
-            timeout,
-            memory_limit_bytes: args.memory_limit.map(|mb| mb.saturating_mul(1 << 20)),
             nil_read_is_unknown: read.format.nil_read_is_unknown(),
             ..linearizability::Options::default()
         },
     };
+    args.budget.apply(&mut opts.linearizability, None)?;
     Ok((checkers, opts))
 }
 
@@ -246,54 +228,6 @@ fn checker_from_functions(history: &History) -> Option<CheckerKind> {
     }
 }
 
-/// Runs one checker. A history the checker cannot read is bad input; a
-/// panic inside a checker is our fault and becomes an internal error.
-fn run_checker(
-    name: CheckerKind,
-    history: &History,
-    opts: &registry::Options,
-    path: &Path,
-) -> anyhow::Result<CheckResult> {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        registry::check(name, history, opts)
-    }));
-    match outcome {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(message)) => Err(bad_input(format!("{}: {name}: {message}", path.display()))),
-        Err(_) => anyhow::bail!(
-            "internal error: the {name} checker panicked on {}",
-            path.display()
-        ),
-    }
-}
-
-/// Re-makes the run's reports from the checked history (also for `faultline
-/// test` to call at the end of a run).
-///
-/// Hook for the inspection part: the timeline (`timeline.html`) and plots
-/// (`latency.svg`, `rate.svg`) are written here too, by calling its report
-/// writer next to the counterexample page below.
-pub fn write_reports(run_dir: &Path, history: &History, results: &Results) -> anyhow::Result<()> {
-    crate::report::write_all(run_dir, history, results)?;
-    let page = run_dir.join("linearizability.html");
-    let invalid = results
-        .checks
-        .iter()
-        .find(|c| c.checker == "linearizable" && c.verdict == Verdict::Invalid);
-    match invalid {
-        Some(check) => std::fs::write(&page, render_html(check, history))
-            .with_context(|| format!("writing {}", page.display()))?,
-        // A page from an earlier check would now contradict results.json.
-        None => match std::fs::remove_file(&page) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("removing {}", page.display()))
-            }
-            _ => {}
-        },
-    }
-    Ok(())
-}
-
 fn print_words(input: &Input, read: &ReadOutcome, results: &Results) {
     let client_ops = read
         .history
@@ -306,6 +240,12 @@ fn print_words(input: &Input, read: &ReadOutcome, results: &Results) {
         read.format,
         client_ops
     );
+    if let Some(stats) = &results.stats {
+        println!(
+            "ops: {} ok, {} fail, {} info, {} open; faults: {}",
+            stats.ok, stats.fail, stats.info, stats.open, stats.faults
+        );
+    }
     for check in &results.checks {
         print!("{}", render_text(check));
     }

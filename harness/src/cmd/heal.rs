@@ -6,16 +6,15 @@
 
 use crate::cli::GlobalArgs;
 use crate::cluster::owner::{Liveness, Owner};
-use crate::cluster::{local, netns, registry, ssh};
+use crate::cluster::{local, netns, registry, ssh, ClusterKind};
 use crate::exit::{self, Outcome};
 use crate::remote::parallel::on_all;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Where the nodes run: `local`, `netns` (this machine's namespace
-    /// clusters) or `ssh`.
-    #[arg(long)]
-    pub cluster: String,
+    /// Where the nodes run (netns: this machine's namespace clusters).
+    #[arg(long, value_enum)]
+    pub cluster: ClusterKind,
     /// Only this run (whether or not its controller still runs).
     #[arg(long, conflicts_with = "all")]
     pub run_id: Option<String>,
@@ -56,15 +55,10 @@ fn decide(args: &Args, run_id: &str, liveness: Liveness, owner: Option<&Owner>) 
 }
 
 pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
-    match args.cluster.as_str() {
-        "local" => heal_local(&args)?,
-        "netns" => heal_netns(&args)?,
-        "ssh" => heal_ssh(&args)?,
-        other => {
-            return Err(exit::bad_input(format!(
-                "--cluster {other}: heal works on `local`, `netns` or `ssh` clusters"
-            )))
-        }
+    match args.cluster {
+        ClusterKind::Local => heal_local(&args)?,
+        ClusterKind::Netns => heal_netns(&args)?,
+        ClusterKind::Ssh => heal_ssh(&args)?,
     }
     Ok(Outcome::Done)
 }

@@ -1,5 +1,7 @@
 //! `faultline show <run>`: one run in words: the spec, each checker's verdict
-//! and evidence, the faults applied, latency quantiles, and the run's files.
+//! and evidence (with the first anomaly: when, at which node, under which
+//! fault), the faults applied, latency quantiles, what was kept of the
+//! nodes' data, and the run's files.
 
 use crate::cli::GlobalArgs;
 use crate::cmd::ls::table;
@@ -48,7 +50,29 @@ pub fn render(info: &RunInfo, history: Option<&History>) -> anyhow::Result<Strin
         store::stamp_display(&run.stamp)
     )?;
     writeln!(out, "dir      {}", run.dir.display())?;
-    writeln!(out, "verdict  {}", info.verdict_name())?;
+    let interrupted = info.results.as_ref().is_some_and(|r| r.interrupted);
+    writeln!(
+        out,
+        "verdict  {}{}",
+        info.verdict_name(),
+        if interrupted {
+            " (interrupted: the verdict covers what was recorded)"
+        } else {
+            ""
+        }
+    )?;
+    if let Some(c) = info.counts {
+        writeln!(
+            out,
+            "ops      {} ok, {} fail, {} info, {} open over {}; {} faults",
+            c.ok,
+            c.fail,
+            c.info,
+            c.open,
+            human_ns(c.duration_ns),
+            c.faults
+        )?;
+    }
     for p in &info.problems {
         writeln!(out, "problem  {p}")?;
     }
@@ -138,9 +162,39 @@ pub fn render(info: &RunInfo, history: Option<&History>) -> anyhow::Result<Strin
         }
     }
 
+    writeln!(out, "\n== node data")?;
+    writeln!(out, "{}", node_data_words(&run.dir)?)?;
+
     writeln!(out, "\n== files")?;
     for (path, size) in store::files(&run.dir)? {
         writeln!(out, "{:>9}  {path}", store::human_size(size))?;
     }
     Ok(out)
+}
+
+/// What was kept of the nodes' data directories (`nodes/<node>/data`).
+fn node_data_words(dir: &std::path::Path) -> anyhow::Result<String> {
+    if !dir.join("nodes").is_dir() {
+        return Ok("no node directories (the nodes ran elsewhere, or never started)".into());
+    }
+    let kept = store::node_data::data_dirs(dir)?;
+    if kept.is_empty() {
+        return Ok("removed after the valid run; the nodes' logs are kept in nodes/<node>/".into());
+    }
+    let total: u64 = kept.iter().map(|(_, size)| size).sum();
+    let mut s = format!(
+        "kept: {} in {} data director{} (kept after a run that is not valid, or with --keep-data)",
+        store::human_size(total),
+        kept.len(),
+        if kept.len() == 1 { "y" } else { "ies" }
+    );
+    for (path, size) in kept {
+        let rel = path.strip_prefix(dir).unwrap_or(&path);
+        s.push_str(&format!(
+            "\n{:>9}  {}",
+            store::human_size(size),
+            rel.display()
+        ));
+    }
+    Ok(s)
 }

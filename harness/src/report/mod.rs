@@ -1,6 +1,6 @@
 //! Reports written into a run directory at the end of a run (and re-made by
-//! `faultline check`): `timeline.html`, `latency.svg`, `rate.svg`. The
-//! linearizability counterexample page is the checker's own (`check` writes it).
+//! `faultline check`): `timeline.html`, `latency.svg`, `rate.svg`, and
+//! `linearizability.html` (the counterexample) when that check is invalid.
 
 pub mod html;
 pub mod ops;
@@ -9,12 +9,14 @@ pub mod stats;
 pub mod timeline;
 
 use anyhow::Context;
-use faultline_checkers::{History, Results};
+use faultline_checkers::evidence::render_html;
+use faultline_checkers::{History, Results, Verdict};
 use std::path::Path;
 
 pub const TIMELINE: &str = "timeline.html";
 pub const LATENCY: &str = "latency.svg";
 pub const RATE: &str = "rate.svg";
+pub const COUNTEREXAMPLE: &str = "linearizability.html";
 
 /// Writes every report for a run into `run_dir`.
 pub fn write_all(run_dir: &Path, history: &History, results: &Results) -> anyhow::Result<()> {
@@ -27,6 +29,23 @@ pub fn write_all(run_dir: &Path, history: &History, results: &Results) -> anyhow
     write(TIMELINE, timeline::render(&title, history, Some(results)))?;
     write(LATENCY, plots::latency_svg(&analysis)?)?;
     write(RATE, plots::rate_svg(&analysis)?)?;
+    let invalid = results
+        .checks
+        .iter()
+        .find(|c| c.checker == "linearizable" && c.verdict == Verdict::Invalid);
+    match invalid {
+        Some(check) => write(COUNTEREXAMPLE, render_html(check, history))?,
+        // A page from an earlier check would now contradict results.json.
+        None => {
+            let page = run_dir.join(COUNTEREXAMPLE);
+            match std::fs::remove_file(&page) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("removing {}", page.display()))
+                }
+                _ => {}
+            }
+        }
+    }
     Ok(())
 }
 

@@ -175,49 +175,17 @@ impl<'a> Analysis<'a> {
     }
 }
 
-/// History indices of the ops a checker blames, taken from the evidence in
-/// its details (`failed_op` of the linearizability checker, `ops` lists).
+/// Invocation indexes of the ops the invalid checks blame, ascending.
 pub fn blamed_ops(results: &faultline_checkers::Results) -> Vec<u64> {
-    let mut out = Vec::new();
-    for check in &results.checks {
-        if check.verdict != faultline_checkers::Verdict::Invalid {
-            continue;
-        }
-        collect_blamed(&check.details, &mut out, 0);
-    }
+    let mut out: Vec<u64> = results
+        .checks
+        .iter()
+        .filter(|c| c.verdict == faultline_checkers::Verdict::Invalid)
+        .flat_map(|c| c.blamed.iter().copied())
+        .collect();
     out.sort_unstable();
     out.dedup();
     out
-}
-
-fn collect_blamed(v: &Value, out: &mut Vec<u64>, depth: usize) {
-    if depth > 6 {
-        return;
-    }
-    match v {
-        Value::Object(map) => {
-            for (k, child) in map {
-                match (k.as_str(), child) {
-                    ("failed_op", Value::Object(op)) => {
-                        if let Some(i) = op.get("index").and_then(Value::as_u64) {
-                            out.push(i);
-                        }
-                    }
-                    ("ops", Value::Array(items)) => {
-                        out.extend(items.iter().filter_map(Value::as_u64));
-                    }
-                    ("op", Value::Number(n)) => out.extend(n.as_u64()),
-                    _ => collect_blamed(child, out, depth + 1),
-                }
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                collect_blamed(item, out, depth + 1);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Nanoseconds as a short human duration: `850ns`, `12.3ms`, `4.56s`.
@@ -303,25 +271,15 @@ pub(crate) mod tests {
     #[test]
     fn blamed_ops_come_from_invalid_checks_only() {
         use faultline_checkers::{CheckResult, Results, Verdict};
+        let check = |verdict, blamed: Vec<u64>| CheckResult {
+            verdict,
+            blamed,
+            ..CheckResult::unknown("c", String::new())
+        };
         let results = Results::new(vec![
-            CheckResult {
-                checker: "linearizable".into(),
-                verdict: Verdict::Invalid,
-                summary: String::new(),
-                details: json!({"failed_op": {"index": 7}}),
-            },
-            CheckResult {
-                checker: "lock".into(),
-                verdict: Verdict::Invalid,
-                summary: String::new(),
-                details: json!({"anomalies": [{"ops": [3, 9]}]}),
-            },
-            CheckResult {
-                checker: "set".into(),
-                verdict: Verdict::Valid,
-                summary: String::new(),
-                details: json!({"failed_op": {"index": 100}}),
-            },
+            check(Verdict::Invalid, vec![7]),
+            check(Verdict::Invalid, vec![3, 9, 7]),
+            check(Verdict::Valid, vec![100]),
         ]);
         assert_eq!(blamed_ops(&results), vec![3, 7, 9]);
     }

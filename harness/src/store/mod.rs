@@ -2,6 +2,7 @@
 //! directories (see docs/architecture.md), and `results/latest`.
 //! Writing runs is the controller's ([`writer`]); the rest of this module only reads.
 
+pub mod node_data;
 mod summary;
 pub mod writer;
 

@@ -1,7 +1,9 @@
 //! What a run list needs to know about each run, read cheaply: the spec, the
-//! verdicts, and op counts from one streaming pass over the history.
+//! verdicts, and the op counts `results.json` records (for runs checked
+//! before it did, from one streaming pass over the history).
 
 use super::RunRef;
+use faultline_checkers::stats::Tally;
 use faultline_checkers::{OpType, Process, Results, Verdict};
 use serde::Deserialize;
 use serde_json::Value;
@@ -9,24 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 /// Op counts and span of a history.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub ok: u64,
-    pub fail: u64,
-    pub info: u64,
-    /// Invoked and never completed.
-    pub open: u64,
-    /// Faults started by the nemesis.
-    pub faults: u64,
-    /// From the first line's time to the last's, in nanoseconds.
-    pub duration_ns: u64,
-}
-
-impl Counts {
-    pub fn client_ops(&self) -> u64 {
-        self.ok + self.fail + self.info + self.open
-    }
-}
+pub type Counts = faultline_checkers::RunStats;
 
 /// A run with what its files say, as much as could be read.
 #[derive(Clone, Debug)]
@@ -46,7 +31,10 @@ impl RunInfo {
         let spec = read_json::<Value>(&run.dir.join("test.json"), &mut problems);
         let results = read_json::<Results>(&run.dir.join("results.json"), &mut problems);
         let history = run.dir.join("history.jsonl");
-        let counts = if history.is_file() {
+        let recorded = results.as_ref().and_then(|r| r.stats);
+        let counts = if recorded.is_some() {
+            recorded
+        } else if history.is_file() {
             match count_ops(&history) {
                 Ok(c) => Some(c),
                 Err(e) => {
@@ -128,8 +116,7 @@ struct Line {
 /// than a truncated last one is reported with its line number.
 pub fn count_ops(path: &Path) -> Result<Counts, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut c = Counts::default();
-    let (mut invokes, mut first, mut last) = (0u64, u64::MAX, 0u64);
+    let mut tally = Tally::default();
     let mut bad: Option<(usize, String)> = None;
     for (n, line) in BufReader::with_capacity(1 << 16, file).lines().enumerate() {
         let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
@@ -146,20 +133,9 @@ pub fn count_ops(path: &Path) -> Result<Counts, String> {
                 continue;
             }
         };
-        first = first.min(op.time);
-        last = last.max(op.time);
-        match (op.process, op.kind) {
-            (Process::Nemesis, OpType::Invoke) if op.f.starts_with("start-") => c.faults += 1,
-            (Process::Nemesis, _) => {}
-            (_, OpType::Invoke) => invokes += 1,
-            (_, OpType::Ok) => c.ok += 1,
-            (_, OpType::Fail) => c.fail += 1,
-            (_, OpType::Info) => c.info += 1,
-        }
+        tally.add(op.kind, op.process, op.time, &op.f);
     }
-    c.open = invokes.saturating_sub(c.ok + c.fail + c.info);
-    c.duration_ns = last.saturating_sub(first.min(last));
-    Ok(c)
+    Ok(tally.finish())
 }
 
 #[cfg(test)]
@@ -201,5 +177,42 @@ mod tests {
         .unwrap();
         let e = count_ops(&p).unwrap_err();
         assert!(e.contains("history.jsonl:1:"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod recorded {
+    use super::*;
+
+    #[test]
+    fn counts_come_from_results_json_when_it_has_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t").join("20260101T000000");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A history that says otherwise: results.json is what is read.
+        std::fs::write(
+            dir.join("history.jsonl"),
+            "{\"index\":0,\"type\":\"invoke\",\"process\":0,\"f\":\"r\"}\n",
+        )
+        .unwrap();
+        let run = RunRef {
+            test: "t".into(),
+            stamp: "20260101T000000".into(),
+            dir: dir.clone(),
+        };
+        assert_eq!(
+            RunInfo::load(&run).counts.unwrap().open,
+            1,
+            "old run: counted"
+        );
+        let mut results = Results::new(vec![]);
+        results.stats = Some(Counts {
+            ok: 7,
+            duration_ns: 5,
+            ..Counts::default()
+        });
+        crate::store::writer::write_results(&dir, &results).unwrap();
+        let c = RunInfo::load(&run).counts.unwrap();
+        assert_eq!((c.ok, c.open, c.duration_ns), (7, 0, 5));
     }
 }

@@ -46,8 +46,6 @@ pub fn timestamp(t: SystemTime) -> String {
 /// A run directory being written.
 pub struct RunDir {
     pub path: PathBuf,
-    log: Mutex<File>,
-    started: Instant,
 }
 
 impl RunDir {
@@ -81,27 +79,26 @@ impl RunDir {
             .create(true)
             .append(true)
             .open(path.join("faultline.log"))?;
-        Ok(RunDir {
-            path,
-            log: Mutex::new(log),
-            started: Instant::now(),
-        })
+        crate::logging::to_file(log);
+        Ok(RunDir { path })
     }
 
-    /// Appends a line to `faultline.log`, stamped with seconds since the start.
+    /// A line for `faultline.log`: an `info` event of the run, which the log
+    /// subscriber (see [`crate::logging`]) writes there with every other event.
     pub fn log(&self, line: impl AsRef<str>) {
-        let t = self.started.elapsed().as_secs_f64();
-        let mut f = self.log.lock().unwrap();
-        let _ = writeln!(f, "[{t:9.3}] {}", line.as_ref());
+        tracing::info!(target: "faultline::run", "{}", line.as_ref());
     }
 
     pub fn write_results(&self, results: &Results) -> anyhow::Result<()> {
-        fs::write(
-            self.path.join("results.json"),
-            serde_json::to_vec_pretty(results)?,
-        )?;
-        Ok(())
+        write_results(&self.path, results)
     }
+}
+
+/// Writes `results.json` into a run directory.
+pub fn write_results(run_dir: &Path, results: &Results) -> anyhow::Result<()> {
+    let path = run_dir.join("results.json");
+    let json = serde_json::to_string_pretty(results)? + "\n";
+    fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Counts of completed client ops, for the progress line.

@@ -189,6 +189,9 @@ pub fn run_page(info: &RunInfo, history: Option<&History>, files: &[(String, u64
     b.push_str("</table>\n");
 
     b.push_str("<h2 id=\"checks\">Checks</h2>");
+    if info.results.as_ref().is_some_and(|r| r.interrupted) {
+        b.push_str("<p>The run was interrupted: the verdicts cover what was recorded.</p>");
+    }
     match &info.results {
         Some(r) if !r.checks.is_empty() => {
             for check in &r.checks {

@@ -175,7 +175,7 @@ pub fn assert_linearizable(history: &History) {
     assert_eq!(
         result.verdict,
         Verdict::Valid,
-        "{}: {}",
+        "{}: {:?}",
         result.summary,
         result.details
     );

@@ -314,7 +314,7 @@ pub fn write_run(
         std::fs::write(nd.join("stdout.log"), "").unwrap();
     }
     std::fs::write(dir.join("faultline.log"), "run log\n").unwrap();
-    faultline::cmd::check::write_reports(&dir, history, &results).unwrap();
+    faultline::report::write_all(&dir, history, &results).unwrap();
     let latest = store.join("latest");
     let _ = std::fs::remove_file(&latest);
     std::os::unix::fs::symlink(format!("{name}/{stamp}"), &latest).unwrap();

@@ -6,26 +6,26 @@
 //! concurrent with it), never the whole history, so they stay small and fast
 //! on histories of any length.
 
+use super::{CallView, CheckerEvidence, Counterexample, Evidence};
 use crate::history::History;
 use crate::verdict::{CheckResult, Verdict};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 use std::fmt::Write;
 
-fn op_line(op: &Value) -> String {
+fn op_line(op: &CallView) -> String {
     let mut s = format!(
         "op {:>6}  process {:<4} {} {}",
-        op["index"].to_string(),
-        op["process"].as_u64().map_or("?".into(), |p| p.to_string()),
-        op["f"].as_str().unwrap_or("?"),
-        compact(&op["value"]),
+        op.index.to_string(),
+        op.process.to_string(),
+        op.f,
+        compact(&op.value),
     );
-    match op["type"].as_str() {
-        Some("ok") => write!(s, " -> {}", compact(&op["result"])).unwrap(),
-        Some(other) => write!(s, " -> ({other})").unwrap(),
-        None => {}
+    match op.outcome.as_str() {
+        "ok" => write!(s, " -> {}", compact(&op.result)).unwrap(),
+        other => write!(s, " -> ({other})").unwrap(),
     }
-    if let Some(k) = op["key"].as_str() {
+    if let Some(k) = &op.key {
         write!(s, "  [key {k}]").unwrap();
     }
     s
@@ -44,45 +44,109 @@ fn compact(v: &Value) -> String {
     format!("{}...({} chars)", &s[..cut], s.len())
 }
 
-/// The result as plain text for a terminal.
+/// The result as plain text for a terminal: the summary, the first
+/// anomaly, the blamed ops, and the checker's evidence.
 pub fn render_text(result: &CheckResult) -> String {
-    let d = &result.details;
     let mut out = format!(
         "{}: {}\n  {}\n",
         result.checker, result.verdict, result.summary
     );
-    if result.verdict != Verdict::Invalid || d.get("failed_op").is_none() {
-        if let Some(states) = d.get("states_visited") {
-            writeln!(out, "  states visited: {states}").unwrap();
-        }
-        return out;
+    if let Some(first) = &result.first_anomaly {
+        writeln!(out, "  first anomaly: {}", first.explanation).unwrap();
     }
-    let linearized = d["linearized"].as_array().map_or(0, Vec::len);
-    writeln!(
-        out,
-        "\n  Cannot be placed:\n    {}",
-        op_line(&d["failed_op"])
-    )
-    .unwrap();
-    writeln!(
-        out,
-        "\n  State after the longest linearizable prefix ({linearized} ops): {}",
-        compact(&d["state"])
-    )
-    .unwrap();
-    if let Some(tail) = d["tail"].as_array() {
-        writeln!(out, "\n  End of that prefix (op, then the state after it):").unwrap();
-        for op in tail {
-            writeln!(out, "    {}  => {}", op_line(op), compact(&op["state"])).unwrap();
-        }
+    if !result.blamed.is_empty() {
+        let shown: Vec<String> = result.blamed.iter().take(20).map(u64::to_string).collect();
+        let more = if result.blamed.len() > 20 {
+            ", ..."
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "  blamed ops ({}): {}{more}",
+            result.blamed.len(),
+            shown.join(", ")
+        )
+        .unwrap();
     }
-    if let Some(conc) = d["concurrent"].as_array() {
-        writeln!(out, "\n  Ops concurrent with it ({}):", conc.len()).unwrap();
-        for op in conc {
-            writeln!(out, "    {}", op_line(op)).unwrap();
+    match &result.details {
+        Evidence::Checker(CheckerEvidence::Linearizability(e)) => match &e.counterexample {
+            Some(cx) if result.verdict == Verdict::Invalid => counterexample_text(&mut out, cx),
+            _ => writeln!(out, "  states visited: {}", e.states_visited).unwrap(),
+        },
+        Evidence::Checker(CheckerEvidence::Set(e)) if result.verdict == Verdict::Invalid => {
+            let sets: Vec<(&str, &super::SetEvidence)> = if e.keys.is_empty() {
+                vec![("", e)]
+            } else {
+                e.keys.iter().map(|(k, v)| (k.as_str(), v)).collect()
+            };
+            for (key, set) in sets {
+                for (what, els) in [
+                    ("lost", &set.lost),
+                    ("unexpected", &set.unexpected),
+                    ("duplicated", &set.duplicated),
+                    ("failed but present", &set.failed_but_present),
+                ] {
+                    if els.count > 0 {
+                        let key = if key.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [key {key}]")
+                        };
+                        let shown: Vec<String> = els.shown.iter().map(compact).collect();
+                        writeln!(out, "  {what}{key} ({}): {}", els.count, shown.join(", "))
+                            .unwrap();
+                    }
+                }
+            }
         }
+        Evidence::Checker(CheckerEvidence::Lock(e)) if result.verdict == Verdict::Invalid => {
+            for o in e.overlaps.iter().take(5) {
+                writeln!(
+                    out,
+                    "  overlap on {:?}: {} (token {}, op {}) and {} (token {}, op {})",
+                    o.key,
+                    o.first.holder,
+                    o.first.token,
+                    o.first.op,
+                    o.second.holder,
+                    o.second.token,
+                    o.second.op
+                )
+                .unwrap();
+            }
+            for a in e.token_anomalies.iter().take(5) {
+                writeln!(
+                    out,
+                    "  token anomaly: {}",
+                    compact(&serde_json::to_value(a).unwrap_or_default())
+                )
+                .unwrap();
+            }
+        }
+        _ => {}
     }
     out
+}
+
+fn counterexample_text(out: &mut String, cx: &Counterexample) {
+    writeln!(out, "\n  Cannot be placed:\n    {}", op_line(&cx.failed_op)).unwrap();
+    writeln!(
+        out,
+        "\n  State after the longest linearizable prefix ({} ops): {}",
+        cx.linearized.len(),
+        compact(&cx.state)
+    )
+    .unwrap();
+    writeln!(out, "\n  End of that prefix (op, then the state after it):").unwrap();
+    for op in &cx.tail {
+        let state = op.state.as_ref().map(compact).unwrap_or_default();
+        writeln!(out, "    {}  => {state}", op_line(op)).unwrap();
+    }
+    writeln!(out, "\n  Ops concurrent with it ({}):", cx.concurrent.len()).unwrap();
+    for op in &cx.concurrent {
+        writeln!(out, "    {}", op_line(op)).unwrap();
+    }
 }
 
 fn escape(s: &str) -> String {
@@ -109,7 +173,6 @@ th{background:#f3f3f3}code{font-size:.9em}.bad{color:#b00}\
 /// failure (one row per process), the end of the partial linearization with
 /// its states, and the concurrent ops.
 pub fn render_html(result: &CheckResult, history: &History) -> String {
-    let d = &result.details;
     let mut page = String::new();
     write!(
         page,
@@ -123,51 +186,54 @@ pub fn render_html(result: &CheckResult, history: &History) -> String {
         escape(&result.summary)
     )
     .unwrap();
-    if result.verdict == Verdict::Invalid && d.get("failed_op").is_some() {
-        invalid_sections(&mut page, d, history);
-    } else {
-        write!(
+    if let Some(first) = &result.first_anomaly {
+        write!(page, "<p>First anomaly: {}</p>", escape(&first.explanation)).unwrap();
+    }
+    let cx = result
+        .details
+        .linearizability()
+        .and_then(|e| e.counterexample.as_ref());
+    match cx {
+        Some(cx) if result.verdict == Verdict::Invalid => invalid_sections(&mut page, cx, history),
+        _ => write!(
             page,
             "<pre>{}</pre>",
-            escape(&serde_json::to_string_pretty(d).unwrap_or_default())
+            escape(&serde_json::to_string_pretty(&result.details).unwrap_or_default())
         )
-        .unwrap();
+        .unwrap(),
     }
     page.push_str("</body></html>\n");
     page
 }
 
-fn op_row(op: &Value, extra: &str) -> String {
+fn op_row(op: &CallView, extra: &str) -> String {
     format!(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td>{extra}</tr>",
-        op["index"],
-        escape(&op["process"].to_string()),
-        escape(op["key"].as_str().unwrap_or("")),
-        escape(op["f"].as_str().unwrap_or("")),
-        escape(&compact(&op["value"])),
-        escape(&compact(&op["result"])),
-        escape(op["type"].as_str().unwrap_or("")),
+        op.index,
+        escape(&op.process.to_string()),
+        escape(op.key.as_deref().unwrap_or("")),
+        escape(&op.f),
+        escape(&compact(&op.value)),
+        escape(&compact(&op.result)),
+        escape(&op.outcome),
     )
 }
 
 const HEAD: &str =
     "<tr><th>op</th><th>process</th><th>key</th><th>f</th><th>value</th><th>result</th><th>type</th>";
 
-fn invalid_sections(page: &mut String, d: &Value, history: &History) {
-    let failed = &d["failed_op"];
-    let tail = d["tail"].as_array().cloned().unwrap_or_default();
-    let concurrent = d["concurrent"].as_array().cloned().unwrap_or_default();
-    let linearized: Vec<u64> = d["linearized"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default();
+fn invalid_sections(page: &mut String, cx: &Counterexample, history: &History) {
+    let failed = &cx.failed_op;
+    let tail = &cx.tail;
+    let concurrent = &cx.concurrent;
+    let linearized = &cx.linearized;
     // Order of each linearized op, for labels; only the window's ops matter.
-    let window: Vec<&Value> = tail
+    let window: Vec<&CallView> = tail
         .iter()
         .chain(concurrent.iter())
         .chain(std::iter::once(failed))
         .collect();
-    let window_ids: FxHashSet<u64> = window.iter().filter_map(|o| o["index"].as_u64()).collect();
+    let window_ids: FxHashSet<u64> = window.iter().map(|o| o.index).collect();
     let order: FxHashMap<u64, usize> = linearized
         .iter()
         .enumerate()
@@ -182,7 +248,7 @@ fn invalid_sections(page: &mut String, d: &Value, history: &History) {
          <h2>State after the longest linearizable prefix ({} ops)</h2><pre>{}</pre>",
         op_row(failed, ""),
         linearized.len(),
-        escape(&serde_json::to_string_pretty(&d["state"]).unwrap_or_default())
+        escape(&serde_json::to_string_pretty(&cx.state).unwrap_or_default())
     )
     .unwrap();
     write!(
@@ -190,12 +256,12 @@ fn invalid_sections(page: &mut String, d: &Value, history: &History) {
         "<h2>End of the partial linearization</h2><table>{HEAD}<th>#</th><th>state after</th></tr>"
     )
     .unwrap();
-    for op in &tail {
-        let n = op["index"].as_u64().and_then(|i| order.get(&i)).copied();
+    for op in tail {
+        let n = order.get(&op.index).copied();
         let extra = format!(
             "<td>{}</td><td><code>{}</code></td>",
             n.map_or(String::new(), |n| n.to_string()),
-            escape(&compact(&op["state"]))
+            escape(&op.state.as_ref().map(compact).unwrap_or_default())
         );
         page.push_str(&op_row(op, &extra));
     }
@@ -205,7 +271,7 @@ fn invalid_sections(page: &mut String, d: &Value, history: &History) {
         concurrent.len()
     )
     .unwrap();
-    for op in &concurrent {
+    for op in concurrent {
         page.push_str(&op_row(op, ""));
     }
     page.push_str("</table>");
@@ -216,15 +282,15 @@ fn invalid_sections(page: &mut String, d: &Value, history: &History) {
 /// the order of events in the history, compressed to the window's events.
 fn timeline(
     page: &mut String,
-    window: &[&Value],
-    failed: &Value,
+    window: &[&CallView],
+    failed: &CallView,
     order: &FxHashMap<u64, usize>,
     history: &History,
 ) {
     // History positions of the window's ops, found by op index.
     let wanted: FxHashSet<u64> = window
         .iter()
-        .flat_map(|o| [o["index"].as_u64(), o["completion"].as_u64()])
+        .flat_map(|o| [Some(o.index), o.completion])
         .flatten()
         .collect();
     let pos: FxHashMap<u64, usize> = history
@@ -238,7 +304,7 @@ fn timeline(
     events.sort_unstable();
     events.dedup();
     let rank = |p: usize| events.binary_search(&p).unwrap_or(0);
-    let mut rows: Vec<String> = window.iter().map(|o| o["process"].to_string()).collect();
+    let mut rows: Vec<String> = window.iter().map(|o| o.process.to_string()).collect();
     rows.sort();
     rows.dedup();
     let (left, row_h, unit) = (70.0, 22.0, 14.0_f64.max(900.0 / events.len().max(1) as f64));
@@ -266,21 +332,19 @@ fn timeline(
     }
     let mut drawn = FxHashSet::default();
     for op in window {
-        let Some(index) = op["index"].as_u64() else {
-            continue;
-        };
+        let index = op.index;
         if !drawn.insert(index) {
             continue;
         }
         let Some(&start) = pos.get(&index) else {
             continue;
         };
-        let end = op["completion"].as_u64().and_then(|c| pos.get(&c)).copied();
-        let row = rows.binary_search(&op["process"].to_string()).unwrap_or(0);
+        let end = op.completion.and_then(|c| pos.get(&c)).copied();
+        let row = rows.binary_search(&op.process.to_string()).unwrap_or(0);
         let x0 = left + unit * rank(start) as f64;
         let x1 = end.map_or(width - 2.0, |e| left + unit * rank(e) as f64 + unit * 0.8);
         let y = 20.0 + row as f64 * row_h;
-        let is_failed = op["index"] == failed["index"];
+        let is_failed = op.index == failed.index;
         let n = order.get(&index);
         let fill = if is_failed {
             "#d33"
@@ -289,7 +353,7 @@ fn timeline(
         } else {
             "#999"
         };
-        let dash = if end.is_none() || op["type"] == "info" {
+        let dash = if end.is_none() || op.outcome == "info" {
             " stroke=\"#555\" stroke-dasharray=\"3 2\" fill-opacity=\"0.35\""
         } else {
             ""
@@ -297,8 +361,8 @@ fn timeline(
         let label = format!(
             "{}{} {}",
             n.map_or(String::new(), |n| format!("#{n} ")),
-            op["f"].as_str().unwrap_or(""),
-            compact(&op["value"])
+            op.f,
+            compact(&op.value)
         );
         write!(
             page,

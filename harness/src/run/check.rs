@@ -1,0 +1,183 @@
+//! Checking a history, for `faultline test` at the end of a run and for
+//! `faultline check`: the same budget flags, the same handling of a checker
+//! that errs or panics, the same results file and reports.
+
+use crate::exit::{bad_input, Outcome};
+use faultline_checkers::registry::{self, CheckerKind};
+use faultline_checkers::{CheckResult, History, Results, RunStats};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The search budget of the linearizability checker.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Budget {
+    /// Give up with `unknown` after this many seconds of searching
+    /// (default: no limit for `check`, 120 for `test`).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Give up with `unknown` before the search uses more memory than this
+    /// (default: half the machine's memory).
+    #[arg(long = "memory-limit", value_name = "MB")]
+    pub memory_limit: Option<u64>,
+}
+
+impl Budget {
+    /// Sets the budget into `opts`; a timeout that is not a positive number
+    /// is bad input.
+    pub fn apply(
+        &self,
+        opts: &mut faultline_checkers::linearizability::Options,
+        default_timeout: Option<Duration>,
+    ) -> anyhow::Result<()> {
+        opts.timeout = match self.timeout {
+            Some(s) if !(s.is_finite() && s > 0.0) => {
+                return Err(bad_input(format!(
+                    "--timeout {s}: must be a positive number of seconds"
+                )))
+            }
+            Some(s) => Some(Duration::from_secs_f64(s)),
+            None => default_timeout,
+        };
+        opts.memory_limit_bytes = self.memory_limit.map(|mb| mb.saturating_mul(1 << 20));
+        Ok(())
+    }
+}
+
+/// What checking a history gave.
+pub struct Checked {
+    /// The verdicts, with the history's op counts.
+    pub results: Results,
+    /// Each check's time, in `results.checks` order.
+    pub durations: Vec<Duration>,
+    /// A checker that could not read the history (bad input) or panicked
+    /// (internal error); its check is `unknown` in `results`.
+    pub error: Option<anyhow::Error>,
+}
+
+impl Checked {
+    /// The command's outcome: the verdict, or the checker's error (after
+    /// the results were written).
+    pub fn outcome(self) -> anyhow::Result<Outcome> {
+        match self.error {
+            Some(e) => Err(e),
+            None if self.results.interrupted => Ok(Outcome::Interrupted(self.results.verdict)),
+            None => Ok(Outcome::Verdict(self.results.verdict)),
+        }
+    }
+}
+
+/// Runs `checkers` on `history` (read from `source`, named in errors).
+pub fn run_checkers(
+    checkers: &[CheckerKind],
+    history: &History,
+    opts: &registry::Options,
+    source: &Path,
+) -> Checked {
+    let mut checks = Vec::with_capacity(checkers.len());
+    let mut durations = Vec::with_capacity(checkers.len());
+    let mut error = None;
+    for &name in checkers {
+        let started = Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            registry::check(name, history, opts)
+        }));
+        let check = match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(message)) => {
+                let e = bad_input(format!("{}: {name}: {message}", source.display()));
+                let check =
+                    CheckResult::unknown(name.name(), format!("checker could not run: {message}"));
+                error.get_or_insert(e);
+                check
+            }
+            Err(_) => {
+                error.get_or_insert(anyhow::anyhow!(
+                    "internal error: the {name} checker panicked on {}",
+                    source.display()
+                ));
+                CheckResult::unknown(
+                    name.name(),
+                    "the checker panicked (a bug in faultline)".into(),
+                )
+            }
+        };
+        checks.push(check);
+        durations.push(started.elapsed());
+    }
+    let mut results = Results::new(checks);
+    results.stats = Some(RunStats::of(history));
+    Checked {
+        results,
+        durations,
+        error,
+    }
+}
+
+/// Checks a history with a workload's checkers (and model).
+pub fn check_workload(
+    workload: &dyn faultline_workloads::Workload,
+    history: &History,
+    budget: &Budget,
+    default_timeout: Option<Duration>,
+    source: &Path,
+) -> anyhow::Result<Checked> {
+    let mut opts = registry::Options {
+        model: workload.model(),
+        initial: None,
+        linearizability: Default::default(),
+    };
+    budget.apply(&mut opts.linearizability, default_timeout)?;
+    Ok(run_checkers(workload.checkers(), history, &opts, source))
+}
+
+/// Writes `results.json` and the reports into a run directory. Reports are
+/// for people: failing to draw them is a warning, never the verdict's loss.
+pub fn write_run(run_dir: &Path, history: &History, results: &Results) -> anyhow::Result<()> {
+    crate::store::writer::write_results(run_dir, results)?;
+    if let Err(e) = crate::report::write_all(run_dir, history, results) {
+        tracing::warn!("reports not written: {e:#}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_checkers::{History, Verdict};
+
+    #[test]
+    fn a_checker_that_errs_is_unknown_and_bad_input() {
+        let history = History::default();
+        let opts = registry::Options::default();
+        // The linearizable checker without a model errs.
+        let checked = run_checkers(
+            &[CheckerKind::Linearizable, CheckerKind::Set],
+            &history,
+            &opts,
+            Path::new("h.jsonl"),
+        );
+        assert_eq!(checked.results.checks[0].verdict, Verdict::Unknown);
+        assert_eq!(checked.results.checks.len(), 2);
+        assert_eq!(checked.results.stats, Some(RunStats::default()));
+        let e = checked.outcome().err().expect("an error");
+        assert!(e.to_string().contains("h.jsonl: linearizable"), "{e}");
+        assert_eq!(crate::exit::code_of(Err(e)), crate::exit::BAD_INPUT);
+    }
+
+    #[test]
+    fn budgets_are_checked() {
+        let mut opts = faultline_checkers::linearizability::Options::default();
+        let b = Budget {
+            timeout: Some(-1.0),
+            memory_limit: None,
+        };
+        assert!(b.apply(&mut opts, None).is_err());
+        let b = Budget {
+            timeout: None,
+            memory_limit: Some(2),
+        };
+        b.apply(&mut opts, Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(opts.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(opts.memory_limit_bytes, Some(2 << 20));
+    }
+}
