@@ -13,4 +13,4 @@ pub mod mount;
 pub mod state;
 pub mod undo;
 
-pub use mount::{is_mounted, serve, unmount};
+pub use mount::{is_mounted, mount, serve, unmount, Mounted};

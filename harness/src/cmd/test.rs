@@ -279,13 +279,16 @@ fn run_one(
     run_dir.log(format!("faultline test seed {seed}: {spec:?}"));
     let cluster: Arc<dyn Cluster> = match args.cluster {
         ClusterKind::Local => Arc::new(
-            LocalCluster::start_with_clock(
+            LocalCluster::start_with(
                 rt.handle(),
                 db.as_ref(),
                 nodes,
                 &args.bugs,
                 &run_dir.path,
-                crate::nemesis::needs_clock(kinds),
+                crate::cluster::local::LocalOptions {
+                    clock: crate::nemesis::needs_clock(kinds),
+                    diskfs: crate::nemesis::needs_disk(kinds),
+                },
             )
             .map_err(|e| {
                 run_dir.log(format!("cluster failed to start: {e:#}"));

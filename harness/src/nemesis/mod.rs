@@ -26,6 +26,11 @@ pub fn needs_clock(kinds: &[FaultKind]) -> bool {
     kinds.iter().any(|k| k.plan().needs_clock())
 }
 
+/// Whether the nodes' data directories must be on faultline-diskfs.
+pub fn needs_disk(kinds: &[FaultKind]) -> bool {
+    kinds.iter().any(|k| k.plan().needs_disk())
+}
+
 /// The first of `kinds` that cannot run on `cluster`, with the reason, as
 /// the error `--nemesis` gets before anything starts.
 pub fn check_supported(
