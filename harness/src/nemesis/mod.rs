@@ -74,7 +74,16 @@ mod tests {
             .to_string();
         assert!(e.contains("--nemesis loss") && e.contains("local"), "{e}");
         check_supported(&[FaultKind::Loss], ClusterKind::Netns).unwrap();
-        check_supported(FaultKind::ALL, ClusterKind::Ssh).unwrap();
+        let network: Vec<FaultKind> = FaultKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| *k != FaultKind::PowerLoss)
+            .collect();
+        check_supported(&network, ClusterKind::Ssh).unwrap();
+        // Disks on faultline-diskfs are mounted on local clusters only.
+        check_supported(&[FaultKind::PowerLoss], ClusterKind::Local).unwrap();
+        let e = check_supported(&[FaultKind::PowerLoss], ClusterKind::Ssh).unwrap_err();
+        assert!(e.to_string().contains("--nemesis power-loss"), "{e}");
     }
 
     #[test]
