@@ -31,6 +31,8 @@ pub use self::shell::Node;
 pub const BUG_FORGET_VOTE: &str = "forget-vote";
 pub const BUG_EARLY_COMMIT: &str = "early-commit";
 pub const BUG_STALE_READ: &str = "stale-read";
+/// Storage bug: appends and votes are written but never fsynced (see raft_storage.rs).
+pub const BUG_NO_FSYNC: &str = "no-fsync";
 
 /// What the leader does with a client command before it is appended.
 pub enum Admit {

@@ -42,6 +42,17 @@ pub struct LocalCluster {
     /// libfaketime and each node's timestamp file, when nodes run under
     /// libfaketime for clock faults.
     clock: Option<(String, Vec<PathBuf>)>,
+    /// Each node's data directory on faultline-diskfs, for disk faults.
+    disks: Option<super::local_disks::Disks>,
+}
+
+/// What the nodes of a local cluster run under, beyond their command.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalOptions {
+    /// Under libfaketime (clock faults).
+    pub clock: bool,
+    /// With their data directories on faultline-diskfs (disk faults).
+    pub diskfs: bool,
 }
 
 /// Directory of a node's logs and data in the run directory.
@@ -108,6 +119,23 @@ impl LocalCluster {
         run_dir: &Path,
         clock: bool,
     ) -> anyhow::Result<Self> {
+        let opts = LocalOptions {
+            clock,
+            ..LocalOptions::default()
+        };
+        Self::start_with(rt, db, n, bugs, run_dir, opts)
+    }
+
+    /// [`LocalCluster::start`] with `opts`.
+    pub fn start_with(
+        rt: &tokio::runtime::Handle,
+        db: &dyn Db,
+        n: usize,
+        bugs: &[String],
+        run_dir: &Path,
+        opts: LocalOptions,
+    ) -> anyhow::Result<Self> {
+        let clock = opts.clock;
         let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
         let mut real = Vec::new();
         for name in &names {
@@ -163,8 +191,15 @@ impl LocalCluster {
         } else {
             None
         };
+        let disks = if opts.diskfs {
+            let dirs: Vec<PathBuf> = names.iter().map(|n| node_dir(run_dir, n)).collect();
+            Some(super::local_disks::Disks::mount(&names, &dirs)?)
+        } else {
+            None
+        };
         let cluster = LocalCluster {
             clock,
+            disks,
             nodes: real
                 .iter()
                 .zip(client_addrs)
@@ -436,7 +471,21 @@ impl Cluster for LocalCluster {
             }
             p.state = NodeState::Down;
         }
-        Ok(())
+        drop(procs);
+        match &self.disks {
+            Some(disks) => disks.unmount_all(),
+            None => Ok(()),
+        }
+    }
+
+    fn disk_fault(&self, node: usize, command: &str) -> anyhow::Result<String> {
+        match &self.disks {
+            Some(disks) => disks.command(node, command),
+            None => bail!(
+                "node {}: its data directory is not on faultline-diskfs",
+                self.nodes[node].name
+            ),
+        }
     }
 }
 

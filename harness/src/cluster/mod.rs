@@ -57,8 +57,17 @@ pub trait Cluster: Send + Sync {
     fn clock(&self) -> Option<&dyn crate::clock::ClockFaults> {
         None
     }
+    /// Sends a faultline-diskfs command (`power-loss`, ...) to the node's
+    /// data directory, when the cluster mounted it on diskfs.
+    fn disk_fault(&self, node: usize, _command: &str) -> anyhow::Result<String> {
+        anyhow::bail!(
+            "node {}: this cluster kind does not run nodes on faultline-diskfs",
+            self.nodes()[node].name
+        )
+    }
 }
 
 pub mod local;
+pub mod local_disks;
 mod local_steps;
 pub mod targets;

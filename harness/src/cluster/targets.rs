@@ -43,7 +43,7 @@ impl Target {
     /// The known-bug switches the target understands.
     pub fn bugs(self) -> &'static [&'static str] {
         match self {
-            Target::RaftKv => &["stale-read", "forget-vote", "early-commit"],
+            Target::RaftKv => &["stale-read", "forget-vote", "early-commit", "no-fsync"],
             Target::PaxosRegister => &["no-prepare-quorum"],
             Target::Lock => &["no-fencing", "lease-by-local-clock"],
         }

@@ -80,6 +80,13 @@ fn heal_local(args: &Args) -> anyhow::Result<()> {
     }
     for run in runs {
         let (act, why) = decide(args, &run.run_id, run.owner.liveness(), Some(&run.owner));
+        if act {
+            // Its diskfs mounts died with the controller: detach them.
+            let disks = crate::cluster::local_disks::unmount_leftover(&run.run_dir)?;
+            if !disks.is_empty() {
+                println!("run {}: unmounted the disks of{}", run.run_id, list(&disks));
+            }
+        }
         if !act {
             println!("left run {}: {why}", run.run_id);
         } else if !args.stop_nodes {

@@ -14,6 +14,8 @@ pub enum Fault {
         grudge: crate::net::Grudge,
     },
     Kill(Vec<usize>),
+    /// Kill these nodes and drop what they did not fsync (faultline-diskfs).
+    PowerLoss(Vec<usize>),
     Pause(Vec<usize>),
     Stall(Vec<Link>),
     Reset(Vec<Link>),
@@ -32,6 +34,7 @@ impl Fault {
         match self {
             Fault::Partition { .. } => "partition",
             Fault::Kill(_) => "kill",
+            Fault::PowerLoss(_) => "power-loss",
             Fault::Pause(_) => "pause",
             Fault::Stall(_) => "stall",
             Fault::Reset(_) => "reset",
@@ -51,7 +54,7 @@ impl Fault {
         };
         match self {
             Fault::Partition { grudge, .. } => json!(grudge),
-            Fault::Kill(v) | Fault::Pause(v) => nodes(v),
+            Fault::Kill(v) | Fault::Pause(v) | Fault::PowerLoss(v) => nodes(v),
             Fault::Stall(v) | Fault::Reset(v) => links(v),
             Fault::Clock(offsets) => json!(offsets),
             Fault::Loss {
@@ -80,6 +83,11 @@ pub fn start(cluster: &dyn Cluster, fault: &Fault) -> anyhow::Result<()> {
             cluster.net().apply(&NetFault::Partition(grudge.clone()))
         }
         Fault::Kill(nodes) => nodes.iter().try_for_each(|&i| cluster.kill(i)),
+        // Dead first, so nothing writes between the loss and the restart.
+        Fault::PowerLoss(nodes) => nodes.iter().try_for_each(|&i| {
+            cluster.kill(i)?;
+            cluster.disk_fault(i, "power-loss").map(|_| ())
+        }),
         Fault::Pause(nodes) => nodes.iter().try_for_each(|&i| cluster.pause(i)),
         Fault::Stall(links) => cluster.net().apply(&NetFault::Stall(links.clone())),
         Fault::Reset(links) => cluster.net().apply(&NetFault::Reset(links.clone())),
@@ -102,7 +110,9 @@ pub fn start(cluster: &dyn Cluster, fault: &Fault) -> anyhow::Result<()> {
 pub fn stop(cluster: &dyn Cluster, fault: &Fault) -> anyhow::Result<()> {
     match fault {
         Fault::Partition { .. } | Fault::Stall(_) | Fault::Loss { .. } => cluster.net().heal(),
-        Fault::Kill(nodes) => nodes.iter().try_for_each(|&i| cluster.restart(i)),
+        Fault::Kill(nodes) | Fault::PowerLoss(nodes) => {
+            nodes.iter().try_for_each(|&i| cluster.restart(i))
+        }
         Fault::Pause(nodes) => nodes.iter().try_for_each(|&i| cluster.resume(i)),
         // A reset happens once; there is nothing to undo.
         Fault::Reset(_) => Ok(()),

@@ -26,6 +26,11 @@ pub fn needs_clock(kinds: &[FaultKind]) -> bool {
     kinds.iter().any(|k| k.plan().needs_clock())
 }
 
+/// Whether the nodes' data directories must be on faultline-diskfs.
+pub fn needs_disk(kinds: &[FaultKind]) -> bool {
+    kinds.iter().any(|k| k.plan().needs_disk())
+}
+
 /// The first of `kinds` that cannot run on `cluster`, with the reason, as
 /// the error `--nemesis` gets before anything starts.
 pub fn check_supported(
@@ -69,7 +74,16 @@ mod tests {
             .to_string();
         assert!(e.contains("--nemesis loss") && e.contains("local"), "{e}");
         check_supported(&[FaultKind::Loss], ClusterKind::Netns).unwrap();
-        check_supported(FaultKind::ALL, ClusterKind::Ssh).unwrap();
+        let network: Vec<FaultKind> = FaultKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| *k != FaultKind::PowerLoss)
+            .collect();
+        check_supported(&network, ClusterKind::Ssh).unwrap();
+        // Disks on faultline-diskfs are mounted on local clusters only.
+        check_supported(&[FaultKind::PowerLoss], ClusterKind::Local).unwrap();
+        let e = check_supported(&[FaultKind::PowerLoss], ClusterKind::Ssh).unwrap_err();
+        assert!(e.to_string().contains("--nemesis power-loss"), "{e}");
     }
 
     #[test]

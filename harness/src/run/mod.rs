@@ -267,13 +267,16 @@ fn start_cluster(
     let clock = crate::nemesis::needs_clock(&spec.nemesis);
     let cluster: Arc<dyn Cluster> = match spec.cluster {
         ClusterKind::Local => Arc::new(
-            LocalCluster::start_with_clock(
+            LocalCluster::start_with(
                 rt.handle(),
                 plan.db.as_ref(),
                 nodes,
                 &spec.bugs,
                 &run_dir.path,
-                clock,
+                crate::cluster::local::LocalOptions {
+                    clock,
+                    diskfs: crate::nemesis::needs_disk(&spec.nemesis),
+                },
             )
             .inspect_err(|e| run_dir.log(format!("cluster failed to start: {e:#}")))?,
         ),

@@ -1,4 +1,5 @@
-//! Node data in a run directory: `nodes/<node>/data/`, next to each node's
+//! Node data in a run directory: `nodes/<node>/data/` (and `disk/` under a
+//! disk-faults mount), next to each node's
 //! logs. After a valid run the data tells nothing new and can be large (etcd
 //! preallocates 64 MB a node), so it is removed unless `--keep-data`; logs
 //! (`*.log`, inside the data directory too) always stay.
@@ -16,10 +17,13 @@ pub fn data_dirs(run_dir: &Path) -> io::Result<Vec<(PathBuf, u64)>> {
     };
     let mut out = Vec::new();
     for entry in entries {
-        let data = entry?.path().join("data");
-        if data.is_dir() {
-            let size = size_of(&data)?;
-            out.push((data, size));
+        let node = entry?.path();
+        // `disk/`: what a diskfs mount over `data/` kept (disk faults).
+        for data in [node.join("data"), node.join("disk")] {
+            if data.is_dir() {
+                let size = size_of(&data)?;
+                out.push((data, size));
+            }
         }
     }
     out.sort();

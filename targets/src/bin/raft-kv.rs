@@ -8,6 +8,7 @@ const BUGS: &[&str] = &[
     raft::BUG_STALE_READ,
     raft::BUG_FORGET_VOTE,
     raft::BUG_EARLY_COMMIT,
+    raft::BUG_NO_FSYNC,
 ];
 
 /// Exit code for bad input: flags, or a data dir that cannot be loaded.

@@ -33,7 +33,8 @@ impl<S: StateMachine> Node<S> {
     /// Load the data dir (an unreadable or corrupt file is an error naming it)
     /// and bind the listening address.
     pub async fn open(cfg: NodeConfig, sm: S) -> anyhow::Result<Self> {
-        let (store, loaded) = RaftStorage::open(&cfg.data_dir)?;
+        let (mut store, loaded) = RaftStorage::open(&cfg.data_dir)?;
+        store.no_fsync = cfg.bugs.iter().any(|b| b == super::BUG_NO_FSYNC);
         let core_cfg = Config {
             id: cfg.id.clone(),
             peers: cfg.peers.iter().map(|(id, _)| id.clone()).collect(),

@@ -22,6 +22,11 @@ pub trait FaultPlan: Sync {
         false
     }
 
+    /// Whether the nodes' data directories must be on faultline-diskfs.
+    fn needs_disk(&self) -> bool {
+        false
+    }
+
     /// One occurrence, on a blocking thread: choose the fault from `rng`
     /// (and only from it, so the seed replays the schedule), put it in force
     /// through `s` (which records it), hold it about `hold` or until
@@ -83,6 +88,8 @@ fault_kinds! {
     Figure8 = "figure-8" => figure_8::Figure8,
     /// Step the current leader's wall clock ahead, then back.
     ClockLeader = "clock-leader" => clock_leader::ClockLeader,
+    /// Kill some nodes, forget every write they did not fsync, restart them.
+    PowerLoss = "power-loss" => power_loss::PowerLoss,
 }
 
 impl FaultKind {
