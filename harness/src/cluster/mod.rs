@@ -61,4 +61,5 @@ pub trait Cluster: Send + Sync {
 
 pub mod local;
 mod local_steps;
+pub mod target_params;
 pub mod targets;

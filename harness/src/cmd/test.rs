@@ -75,6 +75,10 @@ pub struct Args {
     /// Known-bug switch for the target (repeatable).
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
+    /// A parameter of the bundled target, e.g. replication=async for
+    /// primary-backup (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
     /// Run the test this many times (seeds seed, seed+1, ...).
     #[arg(long, default_value_t = 1)]
     pub test_count: usize,
@@ -101,6 +105,11 @@ fn validate(args: &Args) -> anyhow::Result<WorkloadKind> {
         .unwrap_or_else(|| args.target.default_workload());
     if args.system.is_none() {
         args.target.check_bugs(&args.bugs)?;
+        args.target.check_sets(&args.sets)?;
+    } else if let Some(set) = args.sets.first() {
+        return Err(bad_input(format!(
+            "--set {set}: parameters are for bundled targets; a system file has none"
+        )));
     }
     nemesis::check_supported(&crate::cli::fault_kinds(&args.nemesis), args.cluster)?;
     if args.nodes.as_ref().is_some_and(|n| n.count() == 0) {
@@ -146,7 +155,9 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     };
     let db: Arc<dyn Db> = match &system {
         Some(system) => system.db(),
-        None => Arc::new(BundledTarget::find(args.target)?),
+        None => Arc::new(
+            BundledTarget::find(args.target)?.with_sets(args.target.check_sets(&args.sets)?),
+        ),
     };
     let base_seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()
@@ -270,6 +281,7 @@ fn run_one(
         seed,
         model: workload.model(),
         bugs: args.bugs.clone(),
+        params: args.sets.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         run_id: run_id.clone(),
     };

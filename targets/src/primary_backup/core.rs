@@ -13,7 +13,9 @@
 //!   within the failure timeout) and at least `copies` nodes hold it
 //!   durably, and only for entries of the primary's own epoch (earlier ones
 //!   are covered by the first entry of the epoch, a no-op);
-//!   `async`: an op is answered as soon as the primary's own log has it;
+//!   `async`: an op is answered as soon as the primary's own log has it,
+//!   and the log ships to the backups in the background, with each
+//!   heartbeat;
 //! - a backup that hears nothing from the primary for a randomized failure
 //!   timeout asks to be promoted into the next epoch; a node grants one vote
 //!   an epoch (durably), only to a log at least as up to date as its own, and
@@ -280,10 +282,12 @@ impl<R> Core<R> {
         let outcome = apply(&mut self.kv, &cmd, now);
         self.append(cmd);
         match self.cfg.replication {
-            // Answered once the caller has made the primary's log durable.
+            // Answered once the caller has made the primary's log durable;
+            // the log ships in the background, with the next heartbeat.
             Replication::Async => self.replies.push((reply, outcome)),
             Replication::Sync => {
                 self.pending.insert(self.log.len(), (reply, outcome));
+                self.replicate(false);
                 self.advance_commit(now);
             }
         }
