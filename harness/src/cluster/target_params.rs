@@ -65,10 +65,7 @@ impl Target {
             let (name, value) = (name.trim(), value.trim());
             let Some(param) = self.params().iter().find(|p| p.name == name) else {
                 return Err(bad_input(match self.params() {
-                    [] => format!(
-                        "--set {name}: --target {} has no parameters",
-                        self.name()
-                    ),
+                    [] => format!("--set {name}: --target {} has no parameters", self.name()),
                     known => format!(
                         "--set {name}: not a parameter of --target {}; its parameters: {}",
                         self.name(),
@@ -110,7 +107,11 @@ mod tests {
     #[test]
     fn settings_are_checked_against_the_targets_parameters() {
         let got = Target::PrimaryBackup
-            .check_sets(&sets(&["replication=async", "quorum=2", "replication=sync"]))
+            .check_sets(&sets(&[
+                "replication=async",
+                "quorum=2",
+                "replication=sync",
+            ]))
             .unwrap();
         assert_eq!(
             got,
@@ -133,9 +134,15 @@ mod tests {
             .check_sets(&sets(&["replication=eventual"]))
             .unwrap_err()
             .to_string();
-        assert!(text.contains("eventual") && text.contains("async"), "{text}");
+        assert!(
+            text.contains("eventual") && text.contains("async"),
+            "{text}"
+        );
         for bad in ["quorum=0", "quorum=most", "replication"] {
-            assert!(Target::PrimaryBackup.check_sets(&sets(&[bad])).is_err(), "{bad}");
+            assert!(
+                Target::PrimaryBackup.check_sets(&sets(&[bad])).is_err(),
+                "{bad}"
+            );
         }
         let text = Target::RaftKv
             .check_sets(&sets(&["replication=async"]))

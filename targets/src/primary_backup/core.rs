@@ -25,8 +25,9 @@
 //!   to answer anything (fencing); it steps down when it sees the newer epoch
 //!   or loses touch with a majority;
 //! - bug `promote-on-timeout`: the backup promotes itself on the timeout
-//!   alone, without votes, whatever its log holds (and a primary, trusting
-//!   its failure detector, stays one until it hears of a newer epoch).
+//!   alone, without votes, whatever its log holds; and a primary, trusting
+//!   its failure detector, waits only for the backups it believes live and
+//!   stays primary until it hears of a newer epoch.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -463,7 +464,14 @@ impl<R> Core<R> {
         let mut lens: Vec<usize> = self.followers.values().map(|f| f.matched).collect();
         lens.push(self.log.len());
         lens.sort_unstable_by(|a, b| b.cmp(a));
-        let by_copies = lens[self.cfg.copies.clamp(1, lens.len()) - 1];
+        // BUG promote-on-timeout: the design trusts its failure detector, so
+        // the backups it believes live are all the copies it waits for.
+        let copies = if self.cfg.promote_on_timeout {
+            1
+        } else {
+            self.cfg.copies
+        };
+        let by_copies = lens[copies.clamp(1, lens.len()) - 1];
         let by_live = self
             .followers
             .values()
