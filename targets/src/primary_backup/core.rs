@@ -64,7 +64,8 @@ pub struct Config {
 
 impl Config {
     pub fn majority(&self) -> usize {
-        (self.peers.len() + 1) / 2 + 1
+        let nodes = self.peers.len() + 1;
+        nodes / 2 + 1
     }
 }
 
