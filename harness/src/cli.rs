@@ -138,6 +138,9 @@ mod tests {
         let e = parse(&["--cluster", "k8s"]).unwrap_err().to_string();
         assert!(e.contains("local, netns, ssh"), "{e}");
         let e = parse(&["--target", "etcd"]).unwrap_err().to_string();
-        assert!(e.contains("raft-kv, paxos-register, lock"), "{e}");
+        assert!(
+            e.contains("raft-kv, paxos-register, lock, primary-backup"),
+            "{e}"
+        );
     }
 }

@@ -40,6 +40,9 @@ pub struct TestSpec {
     /// Known-bug switches passed to the target.
     #[serde(default)]
     pub bugs: Vec<String>,
+    /// `--set name=value` parameters passed to the target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<String>,
     /// faultline's version.
     pub version: String,
     /// The run's id: the tag of its iptables rules, the name of its netns

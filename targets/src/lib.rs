@@ -1,8 +1,10 @@
 //! faultline-targets: bundled reference servers.
 //!
-//! Three binaries share this library: `raft-kv` and `lock-service` run the
+//! Four binaries share this library: `raft-kv` and `lock-service` run the
 //! [`raft`] module with different state machines ([`kv`], [`lock`]);
-//! `paxos-register` runs [`paxos`] (CASPaxos per key). All of them speak the
+//! `paxos-register` runs [`paxos`] (CASPaxos per key); `primary-backup` runs
+//! [`primary_backup`] (a primary that streams its log to backups, with
+//! failover) on the same [`kv`] state. All of them speak the
 //! newline-JSON op protocol of [`wire`] and exchange one-way peer messages over
 //! [`transport`].
 
@@ -10,6 +12,7 @@ pub mod config;
 pub mod kv;
 pub mod lock;
 pub mod paxos;
+pub mod primary_backup;
 pub mod raft;
 pub mod raft_storage;
 pub mod server;

@@ -70,4 +70,5 @@ pub trait Cluster: Send + Sync {
 pub mod local;
 pub mod local_disks;
 mod local_steps;
+pub mod target_params;
 pub mod targets;

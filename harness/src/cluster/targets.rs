@@ -18,16 +18,25 @@ pub enum Target {
     PaxosRegister,
     /// A lock service with leases and fencing tokens, on Raft.
     Lock,
+    /// A primary that streams its log to backups, with failover
+    /// (`--set replication=sync|async`).
+    PrimaryBackup,
 }
 
 impl Target {
-    pub const ALL: [Target; 3] = [Target::RaftKv, Target::PaxosRegister, Target::Lock];
+    pub const ALL: [Target; 4] = [
+        Target::RaftKv,
+        Target::PaxosRegister,
+        Target::Lock,
+        Target::PrimaryBackup,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Target::RaftKv => "raft-kv",
             Target::PaxosRegister => "paxos-register",
             Target::Lock => "lock",
+            Target::PrimaryBackup => "primary-backup",
         }
     }
 
@@ -37,6 +46,7 @@ impl Target {
             Target::RaftKv => "raft-kv",
             Target::PaxosRegister => "paxos-register",
             Target::Lock => "lock-service",
+            Target::PrimaryBackup => "primary-backup",
         }
     }
 
@@ -46,6 +56,7 @@ impl Target {
             Target::RaftKv => &["stale-read", "forget-vote", "early-commit", "no-fsync"],
             Target::PaxosRegister => &["no-prepare-quorum"],
             Target::Lock => &["no-fencing", "lease-by-local-clock"],
+            Target::PrimaryBackup => &["promote-on-timeout"],
         }
     }
 
@@ -53,7 +64,9 @@ impl Target {
     pub fn default_workload(self) -> WorkloadKind {
         match self {
             Target::Lock => WorkloadKind::Lock,
-            Target::RaftKv | Target::PaxosRegister => WorkloadKind::Register,
+            Target::RaftKv | Target::PaxosRegister | Target::PrimaryBackup => {
+                WorkloadKind::Register
+            }
         }
     }
 
@@ -81,6 +94,8 @@ impl std::fmt::Display for Target {
 pub struct BundledTarget {
     name: String,
     binary: PathBuf,
+    /// `--set` parameters, checked (target_params.rs), passed to every node.
+    sets: Vec<(String, String)>,
 }
 
 impl BundledTarget {
@@ -95,6 +110,7 @@ impl BundledTarget {
             Some(p) => Ok(BundledTarget {
                 name: name.to_string(),
                 binary: p.clone(),
+                sets: Vec::new(),
             }),
             None => Err(bad_input(format!(
                 "--target {name}: binary {bin} not found in {}; build the workspace first \
@@ -102,6 +118,13 @@ impl BundledTarget {
                 dir.display()
             ))),
         }
+    }
+}
+
+impl BundledTarget {
+    /// Passes these parameters (checked by [`Target::check_sets`]) to every node.
+    pub fn with_sets(self, sets: Vec<(String, String)>) -> Self {
+        BundledTarget { sets, ..self }
     }
 }
 
@@ -126,6 +149,10 @@ impl Db for BundledTarget {
         for bug in &node.bugs {
             cmd.push("--bug".into());
             cmd.push(bug.clone());
+        }
+        for (name, value) in &self.sets {
+            cmd.push("--set".into());
+            cmd.push(format!("{name}={value}"));
         }
         Ok(cmd)
     }

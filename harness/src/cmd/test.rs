@@ -66,6 +66,10 @@ pub struct Args {
     /// Known-bug switch for the target (repeatable).
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
+    /// A parameter of the bundled target, e.g. replication=async for
+    /// primary-backup (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
     /// Run the test this many times (seeds seed, seed+1, ...).
     #[arg(long, default_value_t = 1)]
     pub test_count: usize,
@@ -98,6 +102,11 @@ fn validate(args: &Args) -> anyhow::Result<WorkloadKind> {
         .unwrap_or_else(|| args.target.default_workload());
     if args.system.is_none() {
         args.target.check_bugs(&args.bugs)?;
+        args.target.check_sets(&args.sets)?;
+    } else if let Some(set) = args.sets.first() {
+        return Err(bad_input(format!(
+            "--set {set}: parameters are for bundled targets; a system file has none"
+        )));
     }
     nemesis::check_supported(&crate::cli::fault_kinds(&args.nemesis), args.cluster)?;
     if args.nodes.as_ref().is_some_and(|n| n.count() == 0) {
@@ -145,7 +154,9 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     };
     let db: Arc<dyn Db> = match &system {
         Some(system) => system.db(),
-        None => Arc::new(BundledTarget::find(args.target)?),
+        None => Arc::new(
+            BundledTarget::find(args.target)?.with_sets(args.target.check_sets(&args.sets)?),
+        ),
     };
     let seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()
@@ -184,6 +195,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         seed,
         model: workload.build().model(),
         bugs: args.bugs.clone(),
+        params: args.sets.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         // Each run gets its own id (run::run_one).
         run_id: String::new(),

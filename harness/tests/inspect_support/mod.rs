@@ -255,6 +255,7 @@ pub fn spec(name: &str, ops: usize) -> TestSpec {
         seed: ops as u64,
         model: Some(faultline_checkers::models::ModelKind::CasRegister),
         bugs: vec![],
+        params: vec![],
         version: env!("CARGO_PKG_VERSION").into(),
         run_id: "a1b2c3".into(),
     }
