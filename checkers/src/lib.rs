@@ -11,6 +11,7 @@ pub mod models;
 pub mod pairs;
 pub mod registry;
 pub mod set;
+pub mod txn;
 pub mod verdict;
 
 pub use history::{History, Op, OpType, Process};
