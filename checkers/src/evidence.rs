@@ -51,6 +51,13 @@ pub fn render_text(result: &CheckResult) -> String {
         "{}: {}\n  {}\n",
         result.checker, result.verdict, result.summary
     );
+    if let Some(text) = d.get("explanation").and_then(|e| e.as_str()) {
+        // Transactional checks explain their anomalies in words already.
+        for line in text.lines() {
+            writeln!(out, "  {line}").unwrap();
+        }
+        return out;
+    }
     if result.verdict != Verdict::Invalid || d.get("failed_op").is_none() {
         if let Some(states) = d.get("states_visited") {
             writeln!(out, "  states visited: {states}").unwrap();

@@ -411,6 +411,7 @@ pub fn check(workload: &dyn Workload, history: &History) -> Vec<CheckResult> {
             timeout: Some(Duration::from_secs(120)),
             ..Default::default()
         },
+        txn: Default::default(),
     };
     workload
         .checkers()
