@@ -98,7 +98,7 @@ impl Txns<'_> {
 /// Reads every `txn` op of `history`. Ops with another `f` are an error (a
 /// transactional history has nothing else), as is a malformed micro-op.
 pub fn parse(history: &History, workload: TxnWorkload) -> Result<Txns<'_>, String> {
-    let mut keys: FxHashMap<String, Key> = FxHashMap::default();
+    let mut keys = KeyNames::default();
     let mut out = Txns::default();
     for pair in pairs(history)? {
         let inv = pair.invoke;
@@ -146,11 +146,19 @@ pub fn parse(history: &History, workload: TxnWorkload) -> Result<Txns<'_>, Strin
     Ok(out)
 }
 
+/// Interned keys: string keys by their text, integer keys by value (so a
+/// history of numbered keys allocates no strings).
+#[derive(Default)]
+struct KeyNames<'a> {
+    text: FxHashMap<&'a str, Key>,
+    ints: FxHashMap<i64, Key>,
+}
+
 fn parse_mop<'a>(
     item: &'a Value,
     workload: TxnWorkload,
     known: bool,
-    keys: &mut FxHashMap<String, Key>,
+    keys: &mut KeyNames<'a>,
     names: &mut Vec<String>,
 ) -> Result<Mop<'a>, String> {
     let parts = match item.as_array() {
@@ -158,19 +166,31 @@ fn parse_mop<'a>(
         _ => return Err("expected [f, key, value]".into()),
     };
     let f = parts[0].as_str().ok_or("f must be a string")?;
-    let name = match &parts[1] {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return Err("the key must be a string or a number".into()),
+    let mut fresh = |name: String| {
+        names.push(name);
+        (names.len() - 1) as Key
     };
-    let key = match keys.get(&name) {
-        Some(&k) => k,
-        None => {
-            let k = names.len() as Key;
-            keys.insert(name.clone(), k);
-            names.push(name);
-            k
+    let key = match &parts[1] {
+        Value::String(s) => match keys.text.get(s.as_str()) {
+            Some(&k) => k,
+            None => {
+                let k = fresh(s.clone());
+                keys.text.insert(s, k);
+                k
+            }
+        },
+        Value::Number(n) if n.as_i64().is_some() => {
+            let i = n.as_i64().expect("checked");
+            match keys.ints.get(&i) {
+                Some(&k) => k,
+                None => {
+                    let k = fresh(i.to_string());
+                    keys.ints.insert(i, k);
+                    k
+                }
+            }
         }
+        _ => return Err("the key must be a string or an integer".into()),
     };
     let int = |v: &Value| v.as_i64().ok_or("values must be integers");
     let value = &parts[2];

@@ -213,8 +213,10 @@ pub fn infer<'h, 't>(
     // Each committed read: wr from the writer of what it saw last, rw to the
     // writer of what it did not see; and the checks inside one txn.
     let mut read_then_appended: FxHashMap<(Key, usize), Vec<TxnId>> = FxHashMap::default();
+    let mut scratch = Vec::new();
+    let mut read_keys: Vec<Key> = Vec::new();
     for (t, txn) in ok_txns(txns) {
-        let mut read_keys: Vec<Key> = Vec::new();
+        read_keys.clear();
         for (i, m) in txn.mops.iter().enumerate() {
             let Mop::ReadList(k, Some(r)) = *m else {
                 continue;
@@ -263,7 +265,7 @@ pub fn infer<'h, 't>(
                     .push(t);
             }
         }
-        check_internal(txns, t, found);
+        check_internal(txns, t, found, &mut scratch);
     }
     for ((k, seen), ts) in read_then_appended {
         if ts.len() > 1 {
@@ -454,10 +456,15 @@ impl<'h> ListAppend<'h, '_> {
 }
 
 /// A txn must see its own appends, in order, and repeat what it read.
-fn check_internal(txns: &Txns<'_>, t: TxnId, found: &mut Anomalies) {
+fn check_internal<'h>(
+    txns: &Txns<'h>,
+    t: TxnId,
+    found: &mut Anomalies,
+    state: &mut Vec<(Key, Option<&'h [Value]>, Vec<i64>)>,
+) {
     let txn = &txns.txns[t as usize];
     // Per key: its last read (if any) and the txn's appends since.
-    let mut state: Vec<(Key, Option<&[Value]>, Vec<i64>)> = Vec::new();
+    state.clear();
     for (i, m) in txn.mops.iter().enumerate() {
         let k = m.key();
         let at = match state.iter().position(|s| s.0 == k) {
