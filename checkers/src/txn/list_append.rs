@@ -455,12 +455,15 @@ impl<'h> ListAppend<'h, '_> {
     }
 }
 
+/// Inside one txn, per key: its last read (if any) and the appends since.
+type KeyState<'h> = (Key, Option<&'h [Value]>, Vec<i64>);
+
 /// A txn must see its own appends, in order, and repeat what it read.
 fn check_internal<'h>(
     txns: &Txns<'h>,
     t: TxnId,
     found: &mut Anomalies,
-    state: &mut Vec<(Key, Option<&'h [Value]>, Vec<i64>)>,
+    state: &mut Vec<KeyState<'h>>,
 ) {
     let txn = &txns.txns[t as usize];
     // Per key: its last read (if any) and the txn's appends since.
