@@ -537,7 +537,12 @@ fn hard_cases(rows: &mut Vec<Row>, runs: usize) {
                     let mut summary = (Verdict::Unknown, Value::Null);
                     let time = time_runs(runs, || {
                         let r = check_named(&h, "cas-register", None, &opts).unwrap();
-                        summary = (r.verdict, r.details["states_visited"].clone());
+                        summary = (
+                            r.verdict,
+                            Value::from(
+                                r.details.linearizability().map_or(0, |e| e.states_visited),
+                            ),
+                        );
                     });
                     let expected = if corrupt.is_some() {
                         Verdict::Invalid

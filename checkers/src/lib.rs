@@ -13,6 +13,7 @@ pub mod pairs;
 pub mod registry;
 pub mod set;
 pub mod stats;
+pub mod txn;
 pub mod verdict;
 
 pub use evidence::Evidence;

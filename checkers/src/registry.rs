@@ -7,7 +7,7 @@
 use crate::history::History;
 use crate::models::ModelKind;
 use crate::verdict::{CheckResult, Verdict};
-use crate::{anomaly, linearizability, lock, set};
+use crate::{anomaly, linearizability, lock, set, txn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,13 +23,19 @@ pub enum CheckerKind {
     Set,
     /// Mutual exclusion and fencing of a lock service.
     Lock,
+    /// Transactional isolation of list-append txns (Elle-style).
+    ListAppend,
+    /// Transactional isolation of rw-register txns (Elle-style).
+    RwRegister,
 }
 
 impl CheckerKind {
-    pub const ALL: [CheckerKind; 3] = [
+    pub const ALL: [CheckerKind; 5] = [
         CheckerKind::Linearizable,
         CheckerKind::Set,
         CheckerKind::Lock,
+        CheckerKind::ListAppend,
+        CheckerKind::RwRegister,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +43,8 @@ impl CheckerKind {
             CheckerKind::Linearizable => "linearizable",
             CheckerKind::Set => "set",
             CheckerKind::Lock => "lock",
+            CheckerKind::ListAppend => "list-append",
+            CheckerKind::RwRegister => "rw-register",
         }
     }
 
@@ -71,6 +79,8 @@ pub struct Options {
     pub initial: Option<Value>,
     /// Budgets and search settings for `linearizable`.
     pub linearizability: linearizability::Options,
+    /// Consistency models for `list-append` and `rw-register`.
+    pub txn: txn::Options,
 }
 
 /// Runs `checker`. `Err` for a missing model or a history the checker
@@ -103,6 +113,8 @@ fn run(checker: CheckerKind, history: &History, opts: &Options) -> Result<CheckR
         }
         CheckerKind::Set => set::check(history),
         CheckerKind::Lock => lock::check(history),
+        CheckerKind::ListAppend => txn::check(history, txn::TxnWorkload::ListAppend, &opts.txn),
+        CheckerKind::RwRegister => txn::check(history, txn::TxnWorkload::RwRegister, &opts.txn),
     }
 }
 

@@ -41,6 +41,13 @@ pub enum CheckerEvidence {
     Linearizability(LinearizabilityEvidence),
     Set(SetEvidence),
     Lock(LockEvidence),
+    Txn(TxnEvidence),
+}
+
+impl From<TxnEvidence> for Evidence {
+    fn from(e: TxnEvidence) -> Self {
+        Evidence::Checker(CheckerEvidence::Txn(e))
+    }
 }
 
 impl From<LinearizabilityEvidence> for Evidence {
@@ -76,12 +83,55 @@ impl Evidence {
         }
     }
 
+    pub fn txn(&self) -> Option<&TxnEvidence> {
+        match self {
+            Evidence::Checker(CheckerEvidence::Txn(e)) => Some(e),
+            _ => None,
+        }
+    }
+
     pub fn lock(&self) -> Option<&LockEvidence> {
         match self {
             Evidence::Checker(CheckerEvidence::Lock(e)) => Some(e),
             _ => None,
         }
     }
+}
+
+// ---- transactions -----------------------------------------------------------
+
+/// What the transactional (Elle-style) check found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TxnEvidence {
+    /// `list-append` or `rw-register`.
+    pub workload: String,
+    /// The models checked against.
+    pub consistency_models: Vec<String>,
+    /// Anomaly names as Elle writes them (`G1c`, `G-single-realtime`, ...),
+    /// sorted.
+    pub anomaly_types: Vec<String>,
+    /// Anomaly name -> examples (capped per type).
+    pub anomalies: Value,
+    /// Anomaly name -> how many were found.
+    pub anomaly_counts: Value,
+    /// The weakest models the history rules out.
+    pub not: Vec<String>,
+    /// The stronger models it rules out with them.
+    pub also_not: Vec<String>,
+    /// Each anomaly explained, one edge per line.
+    pub explanation: String,
+    pub stats: TxnStats,
+}
+
+/// Sizes of a transactional check.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TxnStats {
+    pub txns: usize,
+    pub ok: usize,
+    pub fail: usize,
+    pub info: usize,
+    pub edges: usize,
+    pub cyclic_components: usize,
 }
 
 // ---- linearizability ------------------------------------------------------

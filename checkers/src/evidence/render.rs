@@ -51,6 +51,12 @@ pub fn render_text(result: &CheckResult) -> String {
         "{}: {}\n  {}\n",
         result.checker, result.verdict, result.summary
     );
+    if let Some(txn) = result.details.txn() {
+        // Transactional checks explain their anomalies in words already.
+        for line in txn.explanation.lines() {
+            writeln!(out, "  {line}").unwrap();
+        }
+    }
     if let Some(first) = &result.first_anomaly {
         writeln!(out, "  first anomaly: {}", first.explanation).unwrap();
     }

@@ -161,6 +161,10 @@ fn to_op(map: &Edn, nemesis_open: &mut bool) -> Result<Op, String> {
 fn is_independent(ops: &[Op]) -> bool {
     let mut any = false;
     for op in ops.iter().filter(|op| !op.is_nemesis()) {
+        // A txn's value is a list of micro-ops, never a [key value] tuple.
+        if op.f == "txn" {
+            return false;
+        }
         match &op.value {
             Value::Array(kv) if kv.len() == 2 && op.key.is_none() => {
                 if op.f == "cas" && !matches!(kv[1], Value::Array(_) | Value::Null) {

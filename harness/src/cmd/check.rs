@@ -18,6 +18,7 @@ use faultline_checkers::import::{read_any, Format, ReadOutcome};
 use faultline_checkers::linearizability;
 use faultline_checkers::models::ModelKind;
 use faultline_checkers::registry::{self, CheckerKind};
+use faultline_checkers::txn::{self, ConsistencyModel, TxnWorkload};
 use faultline_checkers::{History, Results, Verdict};
 use faultline_workloads::WorkloadKind;
 use serde::Deserialize;
@@ -37,6 +38,18 @@ pub struct Args {
     /// The history file's format (default: told from its name and content).
     #[arg(long, value_parser = parse_format)]
     pub format: Option<Format>,
+    /// A transactional history: check it as this workload (Elle-style).
+    #[arg(long, value_enum, value_name = "W")]
+    pub workload: Option<TxnWorkload>,
+    /// Consistency models a transactional history must satisfy, comma
+    /// separated (default strict-serializable).
+    #[arg(
+        long = "consistency-models",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "M,.."
+    )]
+    pub consistency_models: Vec<ConsistencyModel>,
     /// Checkers to run; repeatable. Default: inferred.
     #[arg(long = "checker", value_name = "NAME", value_enum)]
     pub checkers: Vec<CheckerKind>,
@@ -178,6 +191,8 @@ fn plan(
         .or_else(|| read.format.default_model());
     let checkers: Vec<CheckerKind> = if !args.checkers.is_empty() {
         args.checkers.clone()
+    } else if let Some(w) = args.workload {
+        vec![txn_checker(w)]
     } else if let Some(w) = &workload {
         w.checkers().to_vec()
     } else if model.is_some() {
@@ -211,15 +226,28 @@ fn plan(
             nil_read_is_unknown: read.format.nil_read_is_unknown(),
             ..linearizability::Options::default()
         },
+        txn: txn::Options {
+            models: args.consistency_models.clone(),
+            ..txn::Options::default()
+        },
     };
     args.budget.apply(&mut opts.linearizability, None)?;
     Ok((checkers, opts))
 }
 
-/// A set or lock history says so by its functions.
+fn txn_checker(w: TxnWorkload) -> CheckerKind {
+    match w {
+        TxnWorkload::ListAppend => CheckerKind::ListAppend,
+        TxnWorkload::RwRegister => CheckerKind::RwRegister,
+    }
+}
+
+/// A set, lock or transactional history says so by its functions.
 fn checker_from_functions(history: &History) -> Option<CheckerKind> {
     let has = |f: &str| history.client_ops().any(|op| op.f == f);
-    if has("acquire") {
+    if let Some(w) = txn::history::sniff(history) {
+        Some(txn_checker(w))
+    } else if has("acquire") {
         Some(CheckerKind::Lock)
     } else if has("add") {
         Some(CheckerKind::Set)

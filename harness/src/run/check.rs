@@ -125,6 +125,7 @@ pub fn check_workload(
         model: workload.model(),
         initial: None,
         linearizability: Default::default(),
+        txn: Default::default(),
     };
     budget.apply(&mut opts.linearizability, default_timeout)?;
     Ok(run_checkers(workload.checkers(), history, &opts, source))

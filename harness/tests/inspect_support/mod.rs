@@ -268,6 +268,7 @@ pub fn check(history: &History) -> Results {
         model: Some(faultline_checkers::models::ModelKind::CasRegister),
         initial: None,
         linearizability: Default::default(),
+        txn: Default::default(),
     };
     if history.len() > 10_000 {
         opts.linearizability.timeout = Some(std::time::Duration::from_secs(5));

@@ -1,0 +1,174 @@
+//! `faultline check --workload list-append|rw-register`: the real binary on
+//! transactional histories, in Elle's EDN and in our JSON lines.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+
+fn faultline(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env("FAULTLINE_STORE", cwd.join("results"))
+        .output()
+        .expect("run faultline")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Circular information flow (G1c), as Elle writes a history.
+const G1C_EDN: &str = r#"{:type :invoke, :f :txn, :value [[:append :x 1] [:r :y nil]], :process 0, :time 10, :index 0}
+{:type :invoke, :f :txn, :value [[:append :y 1] [:r :x nil]], :process 1, :time 11, :index 1}
+{:type :ok, :f :txn, :value [[:append :x 1] [:r :y [1]]], :process 0, :time 20, :index 2}
+{:type :ok, :f :txn, :value [[:append :y 1] [:r :x [1]]], :process 1, :time 21, :index 3}
+"#;
+
+fn jsonl(lines: &[(u64, &str, Value)]) -> String {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, (p, kind, value))| {
+            json!({"index": i, "time": i * 1000, "type": kind, "process": p, "f": "txn", "value": value})
+                .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn an_elle_history_with_g1c_is_caught_and_explained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("history.edn");
+    std::fs::write(&path, G1C_EDN).unwrap();
+    let p = path.to_str().unwrap();
+
+    let out = faultline(&["check", p, "--workload", "list-append"], tmp.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let words = text(&out);
+    assert!(words.contains("G1c"), "{words}");
+    assert!(
+        words.contains("T0 appended 1 to x; T1 read x = [1], so T0 -> T1 (wr)"),
+        "{words}"
+    );
+    assert!(words.contains("verdict: INVALID"), "{words}");
+
+    let out = faultline(
+        &["check", p, "--workload", "list-append", "--json"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &results["checks"][0]["details"];
+    assert_eq!(results["checks"][0]["checker"], "list-append");
+    assert_eq!(d["anomaly_types"], json!(["G1c"]));
+    assert_eq!(d["not"], json!(["read-committed"]));
+    assert_eq!(d["blamed"], json!([0, 1]));
+    assert_eq!(d["anomalies"]["G1c"][0]["cycle"][0]["type"], "wr");
+
+    // Read uncommitted allows it; without --workload the txns are recognised.
+    let out = faultline(
+        &["check", p, "--consistency-models", "read-uncommitted"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("not read-committed"), "{}", text(&out));
+}
+
+#[test]
+fn a_valid_history_passes_and_write_skew_depends_on_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let valid = tmp.path().join("valid.jsonl");
+    std::fs::write(
+        &valid,
+        jsonl(&[
+            (0, "invoke", json!([["append", "x", 1], ["r", "x", null]])),
+            (0, "ok", json!([["append", "x", 1], ["r", "x", [1]]])),
+            (1, "invoke", json!([["r", "x", null], ["append", "y", 2]])),
+            (1, "ok", json!([["r", "x", [1]], ["append", "y", 2]])),
+        ]),
+    )
+    .unwrap();
+    let out = faultline(
+        &[
+            "check",
+            valid.to_str().unwrap(),
+            "--workload",
+            "list-append",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("no anomalies"), "{}", text(&out));
+
+    let skew = tmp.path().join("skew.jsonl");
+    std::fs::write(
+        &skew,
+        jsonl(&[
+            (0, "invoke", json!([["r", "x", null], ["w", "y", 1]])),
+            (1, "invoke", json!([["r", "y", null], ["w", "x", 1]])),
+            (0, "ok", json!([["r", "x", null], ["w", "y", 1]])),
+            (1, "ok", json!([["r", "y", null], ["w", "x", 1]])),
+        ]),
+    )
+    .unwrap();
+    let s = skew.to_str().unwrap();
+    let si = ["check", s, "--workload", "rw-register"];
+    let out = faultline(
+        &[&si[..], &["--consistency-models", "snapshot-isolation"]].concat(),
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = faultline(
+        &[
+            &si[..],
+            &["--consistency-models", "snapshot-isolation,serializable"],
+        ]
+        .concat(),
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("G2-item"), "{}", text(&out));
+}
+
+#[test]
+fn bad_txns_and_models_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        jsonl(&[
+            (0, "invoke", json!([["append", "x", "one"]])),
+            (0, "ok", json!([["append", "x", "one"]])),
+        ]),
+    )
+    .unwrap();
+    let b = bad.to_str().unwrap();
+    let out = faultline(&["check", b, "--workload", "list-append"], tmp.path());
+    assert_eq!(out.status.code(), Some(254), "{}", text(&out));
+    assert!(
+        text(&out).contains("op 1: micro-op 0") && text(&out).contains("integers"),
+        "{}",
+        text(&out)
+    );
+    let out = faultline(
+        &[
+            "check",
+            b,
+            "--workload",
+            "list-append",
+            "--consistency-models",
+            "linearizable",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(254), "{}", text(&out));
+    assert!(text(&out).contains("strict-serializable"), "{}", text(&out));
+}
