@@ -123,7 +123,7 @@ fn async_replication_loses_acknowledged_adds() {
     let r = caught(&args, 1..=4).unwrap_or_else(|outs| panic!("async not caught:\n{outs}"));
     let set = &r.results["checks"][0];
     assert_eq!(set["checker"], "set", "{}", r.results);
-    let lost: Vec<i64> = set["details"]["lost"]
+    let lost: Vec<i64> = set["details"]["lost"]["shown"]
         .as_array()
         .unwrap_or_else(|| panic!("no lost elements: {set}"))
         .iter()
