@@ -216,10 +216,7 @@ impl Filesystem for DiskFs {
         reply: ReplyEntry,
     ) {
         let mut st = self.lock();
-        if st.faults.disk_full {
-            return reply.error(Errno::from_i32(libc::ENOSPC));
-        }
-        let rel = match st.child(parent.0, name) {
+        let rel = match st.new_child(parent.0, name) {
             Ok(r) => r,
             Err(e) => return reply.error(Errno::from_i32(e)),
         };
@@ -242,10 +239,7 @@ impl Filesystem for DiskFs {
         reply: ReplyEntry,
     ) {
         let mut st = self.lock();
-        if st.faults.disk_full {
-            return reply.error(Errno::from_i32(libc::ENOSPC));
-        }
-        let rel = match st.child(parent.0, name) {
+        let rel = match st.new_child(parent.0, name) {
             Ok(r) => r,
             Err(e) => return reply.error(Errno::from_i32(e)),
         };
@@ -281,10 +275,7 @@ impl Filesystem for DiskFs {
         reply: ReplyEntry,
     ) {
         let mut st = self.lock();
-        if st.faults.disk_full {
-            return reply.error(Errno::from_i32(libc::ENOSPC));
-        }
-        let rel = match st.child(parent.0, link_name) {
+        let rel = match st.new_child(parent.0, link_name) {
             Ok(r) => r,
             Err(e) => return reply.error(Errno::from_i32(e)),
         };

@@ -103,6 +103,15 @@ impl State {
         Ok(self.rel(parent)?.join(name))
     }
 
+    /// The path of a new entry `name` in `parent`: ENOSPC while the disk is
+    /// full, as a create would fail.
+    pub fn new_child(&self, parent: u64, name: &OsStr) -> Result<PathBuf, i32> {
+        if self.faults.disk_full {
+            return Err(libc::ENOSPC);
+        }
+        self.child(parent, name)
+    }
+
     /// Stats a relative path and remembers its inode's path.
     pub fn remember(&mut self, rel: &Path) -> Result<(u64, fs::Metadata), i32> {
         let md = fs::symlink_metadata(self.abs(rel)).map_err(|e| errno(&e))?;
