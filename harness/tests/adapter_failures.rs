@@ -10,6 +10,7 @@ use common::{assert_linearizable, check_register, Recorder};
 use faultline::adapter::{AdapterFactory, AdapterSpec};
 use faultline::client::{Client, ClientFactory, Completion, Request};
 use faultline::cluster::NodeInfo;
+use faultline::system::config::CommandSpec;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -46,7 +47,8 @@ fn setup(mode: &[&str]) -> Setup {
     ];
     argv.extend(mode.iter().map(|s| s.to_string()));
     let spec = AdapterSpec {
-        argv,
+        command: CommandSpec::Argv(argv),
+        params: vec![],
         env: vec![],
         cwd: None,
         log_dir: Some(dir.path().join("adapters")),
@@ -311,7 +313,8 @@ async fn stderr_noise_is_allowed_and_kept() {
 #[tokio::test]
 async fn a_missing_adapter_is_a_clear_error_at_open() {
     let spec = AdapterSpec {
-        argv: vec!["/nonexistent/adapter".into()],
+        command: CommandSpec::Argv(vec!["/nonexistent/adapter".into()]),
+        params: vec![],
         env: vec![],
         cwd: None,
         log_dir: None,

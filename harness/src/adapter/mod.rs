@@ -20,6 +20,9 @@
 //!
 //! The same values fill the placeholders `{node}`, `{node_name}`, `{nodes}`,
 //! `{node_names}`, `{worker}` and `{op_timeout_ms}` in the adapter's arguments.
+//! A system file's parameters (`[params.NAME]`, set with `--set NAME=VALUE`)
+//! fill `{NAME}` and are in the environment as `FAULTLINE_PARAM_NAME`
+//! (upper case, `-` as `_`).
 
 mod client;
 mod process;
@@ -29,15 +32,20 @@ pub use process::Launch;
 
 use crate::client::{BoxFuture, Client, ClientFactory};
 use crate::cluster::NodeInfo;
-use crate::system::template::{render, Vars};
+use crate::system::config::{render_command, CommandSpec};
+use crate::system::template::Vars;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// How to run a user's adapter, before it is told which node to talk to.
 #[derive(Clone, Debug)]
 pub struct AdapterSpec {
-    /// Command line; arguments may hold the placeholders listed above.
-    pub argv: Vec<String>,
+    /// Command line; it may hold the placeholders listed above and the
+    /// system file's parameters. A shell command's values are quoted.
+    pub command: CommandSpec,
+    /// The system file's parameters (`{NAME}`, and `FAULTLINE_PARAM_NAME` in
+    /// the environment).
+    pub params: Vec<(String, String)>,
     /// Extra environment variables for the adapter.
     pub env: Vec<(String, String)>,
     /// Working directory (the system file's directory, typically).
@@ -97,17 +105,21 @@ impl AdapterFactory {
                 self.spec.op_timeout.as_millis().to_string(),
             ),
         ];
-        let vars: Vars = values.iter().map(|(k, _, v)| (*k, v.clone())).collect();
-        let argv = self
-            .spec
-            .argv
+        let mut vars: Vars = values
             .iter()
-            .map(|arg| render(arg, &vars).map_err(|e| anyhow::anyhow!("adapter command: {e}")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .map(|(k, _, v)| (k.to_string(), v.clone()))
+            .collect();
+        vars.extend(self.spec.params.iter().cloned());
+        let argv = render_command(&self.spec.command, &vars)
+            .map_err(|e| anyhow::anyhow!("adapter command: {e}"))?;
         let mut env: Vec<(String, String)> = values
             .iter()
             .map(|(_, k, v)| (k.to_string(), v.clone()))
             .collect();
+        env.extend(self.spec.params.iter().map(|(name, value)| {
+            let name = name.to_uppercase().replace('-', "_");
+            (format!("FAULTLINE_PARAM_{name}"), value.clone())
+        }));
         env.extend(self.spec.env.iter().cloned());
         let stderr_log = self
             .spec

@@ -66,8 +66,9 @@ pub struct Args {
     /// Known-bug switch for the target (repeatable).
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
-    /// A parameter of the bundled target, e.g. replication=async for
-    /// primary-backup (repeatable).
+    /// A parameter of the bundled target (replication=async for
+    /// primary-backup) or of the system file (its [params.NAME] tables);
+    /// repeatable.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub sets: Vec<String>,
     /// Run the test this many times (seeds seed, seed+1, ...).
@@ -103,10 +104,6 @@ fn validate(args: &Args) -> anyhow::Result<WorkloadKind> {
     if args.system.is_none() {
         args.target.check_bugs(&args.bugs)?;
         args.target.check_sets(&args.sets)?;
-    } else if let Some(set) = args.sets.first() {
-        return Err(bad_input(format!(
-            "--set {set}: parameters are for bundled targets; a system file has none"
-        )));
     }
     nemesis::check_supported(&crate::cli::fault_kinds(&args.nemesis), args.cluster)?;
     if args.nodes.as_ref().is_some_and(|n| n.count() == 0) {
@@ -146,6 +143,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
     let system = match &args.system {
         Some(path) => Some(UserSystem::load(
             path,
+            &args.sets,
             workload.name(),
             args.cluster.name(),
             &kinds.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
@@ -195,7 +193,9 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         seed,
         model: workload.build().model(),
         bugs: args.bugs.clone(),
-        params: args.sets.clone(),
+        params: system
+            .as_ref()
+            .map_or_else(|| args.sets.clone(), UserSystem::settings),
         version: env!("CARGO_PKG_VERSION").into(),
         // Each run gets its own id (run::run_one).
         run_id: String::new(),

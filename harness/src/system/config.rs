@@ -91,6 +91,20 @@ struct RawSystem {
     peers_through_proxies: bool,
     node: RawNode,
     client: RawClient,
+    #[serde(default)]
+    params: BTreeMap<String, Spanned<RawParam>>,
+}
+
+/// `[params.NAME]`: a parameter `--set NAME=VALUE` sets, used in commands as
+/// `{NAME}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParam {
+    default: String,
+    /// The values it takes; absent: any.
+    values: Option<Vec<String>>,
+    /// What it means, for `--set`'s error messages.
+    help: Option<String>,
 }
 
 fn yes() -> bool {
@@ -125,6 +139,19 @@ pub struct SystemConfig {
     /// Workloads the adapter implements (empty: any).
     pub workloads: Vec<String>,
     pub adapter_env: BTreeMap<String, String>,
+    /// Parameters the file declares, by name.
+    pub params: BTreeMap<String, Param>,
+    /// Each parameter's value: its default until [`SystemConfig::apply_sets`].
+    pub settings: BTreeMap<String, String>,
+}
+
+/// A parameter of a system file (`[params.NAME]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub default: String,
+    /// The values it takes (empty: any).
+    pub values: Vec<String>,
+    pub help: Option<String>,
 }
 
 impl SystemConfig {
@@ -156,11 +183,16 @@ impl SystemConfig {
                 return Err(at(Some(nodes.span()), "`nodes` must be at least 1"));
             }
         }
-        let node_vars: Vars = NODE_PLACEHOLDERS.iter().map(|k| (*k, "x".into())).collect();
-        let adapter_vars: Vars = ADAPTER_PLACEHOLDERS
-            .iter()
-            .map(|k| (*k, "x".into()))
-            .collect();
+        let params = check_params(&raw.params, &at)?;
+        let with_params = |builtin: &[&str]| -> Vars {
+            let names = builtin.iter().map(|k| k.to_string());
+            names
+                .chain(params.keys().cloned())
+                .map(|k| (k, "x".into()))
+                .collect()
+        };
+        let node_vars = with_params(NODE_PLACEHOLDERS);
+        let adapter_vars = with_params(ADAPTER_PLACEHOLDERS);
         let check = |field: &str, command: &Spanned<CommandSpec>, vars: &Vars| {
             let parts = match command.get_ref() {
                 CommandSpec::Argv(argv) if argv.is_empty() => {
@@ -264,7 +296,70 @@ impl SystemConfig {
             adapter: raw.client.adapter.get_ref().clone(),
             workloads: raw.client.workloads.clone(),
             adapter_env: raw.client.env.clone(),
+            settings: params
+                .iter()
+                .map(|(name, p)| (name.clone(), p.default.clone()))
+                .collect(),
+            params,
         })
+    }
+
+    /// Applies `--set NAME=VALUE` settings (a later one for a name wins).
+    /// An unknown name or a value the parameter does not take is an error
+    /// that names the flag and lists what the file declares.
+    pub fn apply_sets(&mut self, sets: &[String]) -> Result<(), String> {
+        for set in sets {
+            let Some((name, value)) = set.split_once('=') else {
+                return Err(format!("--set {set:?} is not of the form name=value"));
+            };
+            let (name, value) = (name.trim(), value.trim());
+            let Some(param) = self.params.get(name) else {
+                let known = if self.params.is_empty() {
+                    "it declares none ([params.NAME] tables)".to_string()
+                } else {
+                    format!("its parameters: {}", self.describe_params())
+                };
+                return Err(format!(
+                    "--set {name}: not a parameter of {} ({}); {known}",
+                    self.name,
+                    self.path.display()
+                ));
+            };
+            if !param.values.is_empty() && !param.values.iter().any(|v| v == value) {
+                return Err(format!(
+                    "--set {name}={value}: {name} of {} takes {}",
+                    self.name,
+                    param.values.join(", ")
+                ));
+            }
+            self.settings.insert(name.to_string(), value.to_string());
+        }
+        Ok(())
+    }
+
+    /// `name (values; default d): help` for each parameter, for messages.
+    pub fn describe_params(&self) -> String {
+        let one = |(name, p): (&String, &Param)| {
+            let values = match p.values.as_slice() {
+                [] => "any value".to_string(),
+                values => values.join("|"),
+            };
+            let help = p
+                .help
+                .as_deref()
+                .map(|h| format!(": {h}"))
+                .unwrap_or_default();
+            format!("{name} ({values}; default {}){help}", p.default)
+        };
+        self.params.iter().map(one).collect::<Vec<_>>().join("; ")
+    }
+
+    /// The settings as `name=value`, for the test's record.
+    pub fn settings_list(&self) -> Vec<String> {
+        self.settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
     }
 
     /// Whether peer traffic may run through per-link fault proxies.
@@ -318,6 +413,62 @@ impl SystemConfig {
     }
 }
 
+/// Checks `[params.NAME]` tables: names are placeholder-like and do not
+/// shadow a built-in placeholder; a default is among the listed values.
+fn check_params(
+    raw: &BTreeMap<String, Spanned<RawParam>>,
+    at: &dyn Fn(Option<Range<usize>>, &str) -> String,
+) -> Result<BTreeMap<String, Param>, String> {
+    let mut params = BTreeMap::new();
+    for (name, spanned) in raw {
+        let span = Some(spanned.span());
+        let p = spanned.get_ref();
+        let well_formed = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !well_formed {
+            return Err(at(
+                span,
+                &format!("params.{name}: a name takes letters, digits, '_' and '-'"),
+            ));
+        }
+        if NODE_PLACEHOLDERS.contains(&name.as_str())
+            || ADAPTER_PLACEHOLDERS.contains(&name.as_str())
+        {
+            return Err(at(
+                span,
+                &format!(
+                    "params.{name}: {{{name}}} is a built-in placeholder; choose another name"
+                ),
+            ));
+        }
+        let values = p.values.clone().unwrap_or_default();
+        if p.values.as_ref().is_some_and(|v| v.is_empty()) {
+            return Err(at(span, &format!("params.{name}: `values` is empty")));
+        }
+        if !values.is_empty() && !values.contains(&p.default) {
+            return Err(at(
+                span,
+                &format!(
+                    "params.{name}: default {:?} is not among its values ({})",
+                    p.default,
+                    values.join(", ")
+                ),
+            ));
+        }
+        params.insert(
+            name.clone(),
+            Param {
+                default: p.default.clone(),
+                values,
+                help: p.help.clone(),
+            },
+        );
+    }
+    Ok(params)
+}
+
 /// 1-based line and column of byte `offset` in `text`.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -331,7 +482,10 @@ pub fn render_command(command: &CommandSpec, vars: &Vars) -> Result<Vec<String>,
     match command {
         CommandSpec::Argv(argv) => argv.iter().map(|a| render(a, vars)).collect(),
         CommandSpec::Shell(script) => {
-            let quoted: Vars = vars.iter().map(|(k, v)| (*k, shell_quote(v))).collect();
+            let quoted: Vars = vars
+                .iter()
+                .map(|(k, v)| (k.clone(), shell_quote(v)))
+                .collect();
             Ok(vec!["sh".into(), "-c".into(), render(script, &quoted)?])
         }
     }
@@ -468,10 +622,79 @@ env = { KV_DEBUG = "1" }
         );
     }
 
+    const WITH_PARAMS: &str = r#"
+name = "db"
+
+[node]
+start = ["/usr/bin/db", "--isolation", "{isolation}", "--cache", "{cache-mb}"]
+
+[client]
+adapter = "exec ./adapter --level {isolation}"
+
+[params.isolation]
+default = "serializable"
+values = ["read-committed", "serializable"]
+help = "the isolation level of every transaction"
+
+[params.cache-mb]
+default = "64"
+"#;
+
+    #[test]
+    fn parameters_have_defaults_and_take_settings() {
+        let mut c = parse(WITH_PARAMS).unwrap();
+        assert_eq!(c.settings["isolation"], "serializable");
+        assert_eq!(c.settings["cache-mb"], "64");
+        c.apply_sets(&["isolation=read-committed".into(), "cache-mb=8".into()])
+            .unwrap();
+        assert_eq!(
+            c.settings_list(),
+            ["cache-mb=8", "isolation=read-committed"]
+        );
+        let e = c.apply_sets(&["isolation=snapshot".into()]).unwrap_err();
+        assert!(
+            e.contains("--set isolation=snapshot") && e.contains("read-committed, serializable"),
+            "{e}"
+        );
+        let e = c.apply_sets(&["isolaton=serializable".into()]).unwrap_err();
+        assert!(e.contains("not a parameter of db"), "{e}");
+        assert!(e.contains("isolation (read-committed|serializable; default serializable): the isolation level"), "{e}");
+        assert!(e.contains("cache-mb (any value; default 64)"), "{e}");
+        let e = c.apply_sets(&["isolation".into()]).unwrap_err();
+        assert!(e.contains("not of the form name=value"), "{e}");
+        let e = parse(GOOD)
+            .unwrap()
+            .apply_sets(&["a=b".into()])
+            .unwrap_err();
+        assert!(e.contains("it declares none"), "{e}");
+    }
+
+    #[test]
+    fn bad_parameter_tables_name_file_and_line() {
+        let text = WITH_PARAMS.replace("default = \"serializable\"", "default = \"snapshot\"");
+        let e = parse(&text).unwrap_err();
+        assert!(e.starts_with("sys/kv.toml:10:"), "{e}");
+        assert!(
+            e.contains("default \"snapshot\" is not among its values"),
+            "{e}"
+        );
+        let text = WITH_PARAMS.replace("[params.cache-mb]", "[params.data_dir]");
+        let e = parse(&text).unwrap_err();
+        assert!(e.contains("{data_dir} is a built-in placeholder"), "{e}");
+        let text = WITH_PARAMS.replace("{cache-mb}", "{cache}");
+        let e = parse(&text).unwrap_err();
+        assert!(
+            e.contains("unknown placeholder {cache}") && e.contains("{cache-mb}"),
+            "{e}"
+        );
+        let text = WITH_PARAMS.replace("help = ", "hlep = ");
+        assert!(parse(&text).unwrap_err().contains("hlep"));
+    }
+
     #[test]
     fn shell_commands_quote_their_values() {
         let mut vars = Vars::new();
-        vars.insert("data_dir", "/tmp/a b/it's".into());
+        vars.insert("data_dir".into(), "/tmp/a b/it's".into());
         let argv = render_command(&CommandSpec::Shell("ls {data_dir}/x".into()), &vars).unwrap();
         assert_eq!(argv, ["sh", "-c", r"ls '/tmp/a b/it'\''s'/x"]);
         let argv = render_command(

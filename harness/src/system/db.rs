@@ -70,12 +70,9 @@ impl SystemDb {
     /// Relative paths in its command start at the system file's directory,
     /// which is also its working directory.
     pub fn adapter_spec(&self, op_timeout: Duration, log_dir: Option<PathBuf>) -> AdapterSpec {
-        let argv = match &self.config.adapter {
-            CommandSpec::Argv(argv) => argv.clone(),
-            CommandSpec::Shell(script) => vec!["sh".into(), "-c".into(), script.clone()],
-        };
         AdapterSpec {
-            argv,
+            command: self.config.adapter.clone(),
+            params: self.config.settings.clone().into_iter().collect(),
             env: self
                 .config
                 .adapter_env
@@ -103,18 +100,22 @@ impl SystemDb {
             node.peers.iter().map(f).collect::<Vec<_>>().join(",")
         };
         let mut vars = Vars::new();
-        vars.insert("node", node.name.clone());
-        vars.insert("host", host.to_string());
-        vars.insert("port", port.to_string());
-        vars.insert("client_addr", client_addr.clone());
-        vars.insert("peer_port", peer_port.to_string());
-        vars.insert("peer_addr", node.listen.clone());
-        vars.insert("advertise_peer_addr", advertise);
-        vars.insert("peers", list(&|(n, a)| format!("{n}={a}")));
-        vars.insert("peer_addrs", list(&|(_, a)| a.clone()));
-        vars.insert("initial_cluster", list(&|(n, a)| format!("{n}=http://{a}")));
-        vars.insert("data_dir", node.data_dir.display().to_string());
-        vars.insert("config_dir", self.config.dir.display().to_string());
+        vars.insert("node".into(), node.name.clone());
+        vars.insert("host".into(), host.to_string());
+        vars.insert("port".into(), port.to_string());
+        vars.insert("client_addr".into(), client_addr.clone());
+        vars.insert("peer_port".into(), peer_port.to_string());
+        vars.insert("peer_addr".into(), node.listen.clone());
+        vars.insert("advertise_peer_addr".into(), advertise);
+        vars.insert("peers".into(), list(&|(n, a)| format!("{n}={a}")));
+        vars.insert("peer_addrs".into(), list(&|(_, a)| a.clone()));
+        vars.insert(
+            "initial_cluster".into(),
+            list(&|(n, a)| format!("{n}=http://{a}")),
+        );
+        vars.insert("data_dir".into(), node.data_dir.display().to_string());
+        vars.insert("config_dir".into(), self.config.dir.display().to_string());
+        vars.extend(self.config.settings.clone());
         Ok(vars)
     }
 
@@ -320,7 +321,10 @@ adapter = ["python3", "a.py"]
         );
         assert!(db.peers_through_proxies());
         let spec = db.adapter_spec(Duration::from_secs(1), None);
-        assert_eq!(spec.argv, ["python3", "a.py"]);
+        assert_eq!(
+            spec.command,
+            CommandSpec::Argv(vec!["python3".into(), "a.py".into()])
+        );
         assert_eq!(spec.cwd.unwrap(), PathBuf::from("/etc"));
     }
 

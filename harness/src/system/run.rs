@@ -16,16 +16,19 @@ pub struct UserSystem {
 }
 
 impl UserSystem {
-    /// Loads the system file and checks it against the test's flags
-    /// (`cluster`: `local`, `netns`, `ssh`; `nemesis`: fault kinds). Errors are
-    /// bad input (exit 254) naming the file, the line or the flag.
+    /// Loads the system file, applies `--set` settings to its parameters and
+    /// checks it against the test's flags (`cluster`: `local`, `netns`,
+    /// `ssh`; `nemesis`: fault kinds). Errors are bad input (exit 254)
+    /// naming the file, the line or the flag.
     pub fn load(
         path: &Path,
+        sets: &[String],
         workload: &str,
         cluster: &str,
         nemesis: &[String],
     ) -> anyhow::Result<UserSystem> {
-        let config = SystemConfig::load(path)?;
+        let mut config = SystemConfig::load(path)?;
+        config.apply_sets(sets).map_err(crate::exit::bad_input)?;
         config
             .check_test_flags(workload, cluster, nemesis)
             .map_err(crate::exit::bad_input)?;
@@ -37,6 +40,12 @@ impl UserSystem {
     /// The system's name, for the test spec's `target`.
     pub fn name(&self) -> &str {
         &self.db.config().name
+    }
+
+    /// Every parameter's value as `name=value` (defaults included), for the
+    /// test's record.
+    pub fn settings(&self) -> Vec<String> {
+        self.db.config().settings_list()
     }
 
     /// Node count when `--nodes` is not given.
@@ -82,17 +91,24 @@ mod tests {
 
     #[test]
     fn loads_and_checks_flags() {
-        let system = UserSystem::load(&etcd(), "register", "netns", &["partition".into()]).unwrap();
+        let system =
+            UserSystem::load(&etcd(), &[], "register", "netns", &["partition".into()]).unwrap();
         assert_eq!(system.name(), "etcd");
         assert_eq!(system.default_nodes(), Some(3));
         assert!(!system.db().peers_through_proxies());
-        let e = UserSystem::load(&etcd(), "set", "local", &[])
+        let e = UserSystem::load(&etcd(), &[], "set", "local", &[])
             .err()
             .unwrap();
         assert!(e.chain().any(|c| c.is::<crate::exit::BadInput>()), "{e}");
-        let e = UserSystem::load(Path::new("/nonexistent.toml"), "register", "local", &[])
-            .err()
-            .unwrap();
+        let e = UserSystem::load(
+            Path::new("/nonexistent.toml"),
+            &[],
+            "register",
+            "local",
+            &[],
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("/nonexistent.toml"), "{e}");
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 /// Values for the placeholders of one template.
-pub type Vars = BTreeMap<&'static str, String>;
+pub type Vars = BTreeMap<String, String>;
 
 /// Fills in `template`. An unknown placeholder is an error naming it and
 /// listing the known ones.
@@ -44,8 +44,8 @@ mod tests {
 
     fn vars() -> Vars {
         let mut v = Vars::new();
-        v.insert("node", "n2".into());
-        v.insert("port", "2379".into());
+        v.insert("node".into(), "n2".into());
+        v.insert("port".into(), "2379".into());
         v
     }
 
