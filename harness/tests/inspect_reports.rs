@@ -60,6 +60,18 @@ fn timeline_has_every_op_the_faults_and_names_the_failing_op() {
         for f in data["faults"].as_array().unwrap() {
             assert!(f["end"].as_u64().unwrap() > f["start"].as_u64().unwrap());
         }
+        // The tooltip and the table say what a fault's value means.
+        let words = |i: usize| data["faults"][i]["words"].as_str().unwrap().to_string();
+        assert!(
+            words(0).contains("drops what the nodes in its list send"),
+            "{}",
+            words(0)
+        );
+        assert!(words(1).contains("killed"), "{}", words(1));
+        assert!(
+            page.contains(&format!("<td>{}</td></tr>", words(1))),
+            "kill row in words"
+        );
         assert!(page.contains("<h2>Fault periods</h2>"));
         assert_eq!(
             page.matches("<tr class=\"fault\"><td>partition</td>")

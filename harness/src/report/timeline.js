@@ -182,6 +182,21 @@
       (blamed.has(D.idx[i]) ? "\nblamed by a checker" : "");
   }
 
+  // The fault period under a point in the fault rows, if any.
+  function faultAt(x, y) {
+    const row = Math.floor((y - faultTop) / FAULT_ROW_H);
+    if (y < faultTop || row >= faultKinds.length) return null;
+    const t = tOf(x), slack = (t1 - t0) / width * 2;
+    return D.faults.find((f) => f.kind === faultKinds[row] &&
+      f.start - slack <= t && (f.end === null ? end : f.end) + slack >= t) || null;
+  }
+
+  function describeFault(f) {
+    const until = f.end === null ? "the end" : secs(f.end).toFixed(3) + " s";
+    return f.kind + " from " + secs(f.start).toFixed(3) + " s to " + until +
+      "\n" + f.what + "\n" + f.words;
+  }
+
   function zoom(factor, atX) {
     const t = tOf(atX);
     let span = Math.min(end * 1.05, Math.max((t1 - t0) * factor, 1e-6 * end + 1e-9));
@@ -220,8 +235,9 @@
       return;
     }
     const i = opAt(x, y);
-    if (i < 0) { tip.hidden = true; return; }
-    tip.textContent = describe(i);
+    const f = i < 0 ? faultAt(x, y) : null;
+    if (i < 0 && !f) { tip.hidden = true; return; }
+    tip.textContent = i >= 0 ? describe(i) : describeFault(f);
     tip.hidden = false;
     tip.style.left = Math.min(x + 12, width - tip.offsetWidth - 4) + "px";
     tip.style.top = y + 14 + "px";

@@ -8,7 +8,8 @@
 //! lane to the next process, so lanes are the client workers, not process ids.
 
 use super::html::{escape, script_json};
-use super::ops::{blamed_ops, human_ns, Analysis, Outcome, Span};
+use super::ops::{blamed_ops, human_ns, Analysis, FaultPeriod, Outcome, Span};
+use faultline_checkers::anomaly::describe_fault;
 use faultline_checkers::{History, Results};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -89,7 +90,7 @@ fn faults_html(a: &Analysis<'_>) -> String {
         return s;
     }
     s.push_str(
-        "<table><tr><th>fault</th><th>from</th><th>to</th><th>length</th><th>what</th></tr>",
+        "<table><tr><th>fault</th><th>from</th><th>to</th><th>length</th><th>what</th><th>in words</th></tr>",
     );
     for f in &a.faults {
         let rel = |t: u64| human_ns(t - a.first_time);
@@ -99,14 +100,31 @@ fn faults_html(a: &Analysis<'_>) -> String {
         };
         let _ = write!(
             s,
-            "<tr class=\"fault\"><td>{}</td><td>{}</td><td>{to}</td><td>{len}</td><td><code>{}</code></td></tr>",
+            "<tr class=\"fault\"><td>{}</td><td>{}</td><td>{to}</td><td>{len}</td><td><code>{}</code></td><td>{}</td></tr>",
             escape(&f.fault),
             rel(f.start),
             escape(&compact(&f.value)),
+            escape(&fault_in_words(f)),
         );
     }
     s.push_str("</table></section>\n");
     s
+}
+
+/// A fault period in words: what its value means (a partition's
+/// `{"n1": ["n4"]}` is "n1 drops what n4 sends", said as the groups it cut).
+fn fault_in_words(f: &FaultPeriod) -> String {
+    let phrase = describe_fault(&f.fault, &f.value);
+    let phrase = phrase
+        .strip_prefix("during ")
+        .or_else(|| phrase.strip_prefix("while "))
+        .unwrap_or(&phrase);
+    match f.fault.as_str() {
+        "partition" => {
+            format!("{phrase}; a node listed as a key drops what the nodes in its list send")
+        }
+        _ => phrase.to_string(),
+    }
 }
 
 fn blamed_html(a: &Analysis<'_>, blamed: &[u64]) -> String {
@@ -186,6 +204,7 @@ fn data_json(a: &Analysis<'_>, blamed: &[u64]) -> String {
                 "start": rel(p.start),
                 "end": p.end.map(rel),
                 "what": compact(&p.value),
+                "words": fault_in_words(p),
             })
         })
         .collect();
