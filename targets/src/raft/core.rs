@@ -543,8 +543,12 @@ impl<S: StateMachine, T> Core<S, T> {
     }
 
     fn start_election(&mut self) {
-        if !self.voters.contains(&self.cfg.id) {
-            // A non-voter (a learner, or a node removed) never campaigns.
+        if !self.voters.contains(&self.cfg.id) && self.config_index <= self.commit {
+            // A non-voter (a learner, or a node whose removal committed) does
+            // not campaign. One removed by a configuration not known to be
+            // committed does: it may be a leader that removed itself and
+            // restarted, the only one holding that configuration, which must
+            // be elected (by the voters it names) to commit it.
             self.reset_election_timer();
             return;
         }

@@ -460,7 +460,13 @@ fn one_membership_change_at_a_time_and_each_answered_once_committed() {
     for n in &c.nodes {
         assert_eq!(voters(n), ["n1", "n2"], "{}", n.id());
     }
-    // n3 is a learner: it never campaigns, but it still gets the log.
+    // n3 is a learner: once a heartbeat tells it its removal committed, it
+    // never campaigns, but it still gets the log.
+    c.now += Duration::from_millis(31);
+    c.nodes[0].tick(c.now);
+    let msgs = c.flush(0);
+    c.deliver(0, msgs);
+    assert_eq!(c.nodes[2].commit(), c.nodes[0].commit());
     c.time_out(2);
     assert_eq!(c.nodes[2].role(), Role::Follower);
     c.client(0, 3, json!({"id": 3, "f": "write", "key": "k", "value": 9}));
