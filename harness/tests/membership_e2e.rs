@@ -4,7 +4,6 @@
 //! ends with the membership it started with, and the run stays linearizable.
 
 #[path = "support/netfaults.rs"]
-#[allow(dead_code)]
 mod support;
 
 use faultline_checkers::history::{Op, OpType, Process};
