@@ -15,7 +15,7 @@
 //! `RAFT_SIM_BUGS=early-commit` to replay a bug test's seed), `RAFT_SIM_SEEDS=N`
 //! sets how many seeds the safety test runs (default 1000).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use faultline_targets::kv::Kv;
@@ -251,8 +251,9 @@ struct Sim {
     applied_at: HashMap<u64, Value>,
     /// (index, term) -> (term of the previous entry, command): log matching.
     entry_at: HashMap<(u64, u64), (u64, Value)>,
-    /// index -> (term, command if seen, term in which it was seen committed).
-    committed: HashMap<u64, (u64, Option<Value>, u64)>,
+    /// index -> (term, command if seen, term in which it was seen committed);
+    /// ordered, so a replayed seed names the same entry in its report.
+    committed: BTreeMap<u64, (u64, Option<Value>, u64)>,
     /// Per node: commit index already recorded, and whether it led last step.
     seen_commit: Vec<u64>,
     was_leader: Vec<bool>,
@@ -282,7 +283,7 @@ impl Sim {
             leader_of_term: HashMap::new(),
             applied_at: HashMap::new(),
             entry_at: HashMap::new(),
-            committed: HashMap::new(),
+            committed: BTreeMap::new(),
             seen_commit: vec![0; setup.nodes],
             was_leader: vec![false; setup.nodes],
         };
