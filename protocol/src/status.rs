@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! <- {"id":9,"type":"ok","value":{"id":"n1","role":"leader","term":3,"leader":"n1",
-//!     "voted_for":"n1","commit":41,"applied":41,"last_index":42,"last_term":3,"snapshot_index":0}}
+//!     "voted_for":"n1","commit":41,"applied":41,"last_index":42,"last_term":3,"snapshot_index":0,
+//!     "voters":["n1","n2","n3"],"config_index":0}}
 //! ```
 //!
 //! `role` and `term` are required; every other field is optional, and unknown
@@ -37,6 +38,10 @@ pub struct Status {
     pub last_term: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_index: Option<u64>,
+    /// The voters in this node's view of the membership (raft-kv: its log's
+    /// latest configuration, see targets/src/raft/membership.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters: Option<Vec<String>>,
 }
 
 impl Status {
@@ -55,7 +60,8 @@ mod tests {
     #[test]
     fn raft_and_paxos_status_values_parse() {
         let raft = json!({"id":"n1","role":"leader","term":3,"leader":"n1","voted_for":null,
-            "commit":41,"applied":41,"last_index":42,"last_term":3,"snapshot_index":0});
+            "commit":41,"applied":41,"last_index":42,"last_term":3,"snapshot_index":0,
+            "voters":["n1","n3"]});
         let s = Status::from_value(&raft).unwrap();
         assert_eq!(
             (s.role.as_str(), s.term, s.leader.as_deref(), s.voted_for),
@@ -65,6 +71,7 @@ mod tests {
             (s.commit, s.last_index, s.last_term),
             (Some(41), Some(42), Some(3))
         );
+        assert_eq!(s.voters, Some(vec!["n1".into(), "n3".into()]));
         let paxos = json!({"id":"n2","role":"acceptor","term":12,"leader":null});
         let s = Status::from_value(&paxos).unwrap();
         assert_eq!(

@@ -5,6 +5,7 @@
 //!   storage results in; messages, writes and replies out), unit-tested and
 //!   driven by the deterministic simulation in `tests/raft_sim.rs`;
 //! - [`log`]: the in-memory log after the last snapshot;
+//! - [`membership`]: adding and removing voters, one at a time;
 //! - [`message`]: what peers send each other;
 //! - [`shell`]: the tokio event loop that feeds the core from TCP and a clock
 //!   and persists its writes through [`crate::raft_storage`].
@@ -18,6 +19,7 @@ use crate::wire::{Outcome, Request};
 
 pub mod core;
 pub mod log;
+pub mod membership;
 pub mod message;
 pub mod shell;
 #[cfg(test)]
@@ -33,6 +35,9 @@ pub const BUG_EARLY_COMMIT: &str = "early-commit";
 pub const BUG_STALE_READ: &str = "stale-read";
 /// Storage bug: appends and votes are written but never fsynced (see raft_storage.rs).
 pub const BUG_NO_FSYNC: &str = "no-fsync";
+/// A leader starts a membership change before the previous one committed
+/// (see raft/membership.rs).
+pub const BUG_MEMBERSHIP_NO_JOINT: &str = "membership-no-joint";
 
 /// What the leader does with a client command before it is appended.
 pub enum Admit {

@@ -43,6 +43,10 @@ pub struct Snapshot {
     pub last_index: u64,
     pub last_term: u64,
     pub data: Value,
+    /// Raft's voters as of `last_index`, when a membership change is in the
+    /// compacted prefix (absent: every node of `--peers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters: Option<Vec<String>>,
 }
 
 /// One change to durable state, produced by the Raft core. A batch of writes
@@ -285,6 +289,7 @@ mod tests {
                 last_index: 2,
                 last_term: 1,
                 data: serde_json::json!({}),
+                voters: None,
             }),
             Write::RewriteLog(vec![e(3, 3)]),
             Write::Append(vec![e(4, 3)]),

@@ -6,11 +6,16 @@
 //! properties; at the end it heals everything and checks that every
 //! acknowledged write is in the state of the eventual leader.
 //!
+//! Half the seeds also change the membership: admin requests
+//! (`add-member`/`remove-member` of a random node) go mostly to a node that
+//! thinks it leads, so voters are removed and added back while everything
+//! else goes on; the same safety checks hold with any configuration.
+//!
 //! `RAFT_SIM_SEED=N` runs one seed (and prints its trail on failure; add
 //! `RAFT_SIM_BUGS=early-commit` to replay a bug test's seed), `RAFT_SIM_SEEDS=N`
 //! sets how many seeds the safety test runs (default 1000).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use faultline_targets::kv::Kv;
@@ -111,6 +116,8 @@ struct InFlight {
 enum OpKind {
     Add(i64),
     Read,
+    /// An admin request (add-member/remove-member): its outcome is not checked.
+    Member,
 }
 
 struct Op {
@@ -141,6 +148,11 @@ enum Event {
         kept: String,
     },
     Restart(usize),
+    Member {
+        node: usize,
+        op: u64,
+        change: String,
+    },
     Partition(Vec<usize>),
     Heal,
 }
@@ -167,6 +179,9 @@ impl std::fmt::Display for Event {
             },
             Event::Crash { node, kept } => write!(f, "{} crashes, disk kept {kept}", n(node)),
             Event::Restart(i) => write!(f, "{} restarts", n(i)),
+            Event::Member { node, op, change } => {
+                write!(f, "admin op {op} at {}: {change}", n(node))
+            }
             Event::Partition(sides) => write!(f, "partition, sides {sides:?}"),
             Event::Heal => write!(f, "network healed"),
         }
@@ -195,6 +210,8 @@ struct Weights {
     restart: u32,
     partition: u32,
     heal: u32,
+    /// Membership changes (0 in half the seeds).
+    member: u32,
 }
 
 impl Weights {
@@ -206,6 +223,7 @@ impl Weights {
             + self.restart
             + self.partition
             + self.heal
+            + self.member
     }
 }
 
@@ -233,8 +251,9 @@ struct Sim {
     applied_at: HashMap<u64, Value>,
     /// (index, term) -> (term of the previous entry, command): log matching.
     entry_at: HashMap<(u64, u64), (u64, Value)>,
-    /// index -> (term, command if seen, term in which it was seen committed).
-    committed: HashMap<u64, (u64, Option<Value>, u64)>,
+    /// index -> (term, command if seen, term in which it was seen committed);
+    /// ordered, so a replayed seed names the same entry in its report.
+    committed: BTreeMap<u64, (u64, Option<Value>, u64)>,
     /// Per node: commit index already recorded, and whether it led last step.
     seen_commit: Vec<u64>,
     was_leader: Vec<bool>,
@@ -264,7 +283,7 @@ impl Sim {
             leader_of_term: HashMap::new(),
             applied_at: HashMap::new(),
             entry_at: HashMap::new(),
-            committed: HashMap::new(),
+            committed: BTreeMap::new(),
             seen_commit: vec![0; setup.nodes],
             was_leader: vec![false; setup.nodes],
         };
@@ -364,6 +383,7 @@ impl Sim {
             return Ok(());
         };
         match op.kind {
+            OpKind::Member => {}
             OpKind::Add(v) => self.acked.push((v, self.now_ms)),
             OpKind::Read => {
                 let got: BTreeSet<i64> =
@@ -554,6 +574,8 @@ impl Sim {
                 self.restart(i)?;
             }
             Ok(())
+        } else if pick(w.member) {
+            self.member_op()
         } else if pick(w.partition) {
             if self.rng.gen_bool(0.5) {
                 // Isolate one node.
@@ -686,7 +708,7 @@ impl Sim {
         };
         let add = match kind {
             OpKind::Add(v) => Some(v),
-            OpKind::Read => None,
+            _ => None,
         };
         self.ops.insert(
             op,
@@ -704,6 +726,48 @@ impl Sim {
             .client(req, op, now);
         // A node may crash right after taking a request: a leader then leaves an
         // entry of its term behind that no one else has (Raft's Figure 8).
+        self.flush(i, self.setup.crash_after_client)
+    }
+
+    /// An admin request to a node (mostly one that thinks it leads): remove a
+    /// random node if that node sees it among the voters (and it is not the
+    /// last), else add it.
+    fn member_op(&mut self) -> Result<(), Violation> {
+        let up = self.up();
+        if up.is_empty() {
+            return Ok(());
+        }
+        let i = self.pick_preferring_leaders(&up, 0.9);
+        let target = self.ids[self.rng.gen_range(0..self.setup.nodes)].clone();
+        let node = self.nodes[i].as_ref().expect("chosen among live nodes");
+        let voters = node.voters();
+        let f = if voters.contains(&target) && voters.len() > 1 {
+            "remove-member"
+        } else {
+            "add-member"
+        };
+        let op = self.next_op;
+        self.next_op += 1;
+        self.ops.insert(
+            op,
+            Op {
+                kind: OpKind::Member,
+                invoked_at: self.now_ms,
+            },
+        );
+        let change = format!("{f} {target}");
+        self.note(Event::Member {
+            node: i,
+            op,
+            change,
+        });
+        let req: Request =
+            serde_json::from_value(json!({"id": op, "f": f, "value": target})).unwrap();
+        let now = self.now();
+        self.nodes[i]
+            .as_mut()
+            .expect("chosen among live nodes")
+            .client(req, op, now);
         self.flush(i, self.setup.crash_after_client)
     }
 
@@ -851,6 +915,13 @@ fn setup_for(seed: u64, bugs: Bugs) -> Setup {
             restart: rng.gen_range(10..=40),
             partition: rng.gen_range(2..=12),
             heal: rng.gen_range(1..=8),
+            // Drawn last: seeds without membership changes keep the
+            // schedules they had before membership existed.
+            member: if rng.gen_bool(0.5) {
+                0
+            } else {
+                rng.gen_range(5..=40)
+            },
         },
     }
 }
@@ -962,6 +1033,24 @@ fn forget_vote_is_caught() {
 }
 
 #[test]
+fn membership_no_joint_is_caught() {
+    assert_caught(
+        Bugs {
+            membership_no_joint: true,
+            ..Bugs::default()
+        },
+        &[
+            "election safety",
+            "leader completeness",
+            "committed entry changed",
+            "state-machine safety",
+            "acknowledged adds lost",
+            "stale read",
+        ],
+    );
+}
+
+#[test]
 fn early_commit_is_caught() {
     assert_caught(
         Bugs {
@@ -1004,6 +1093,13 @@ fn bug_detection_rates() {
             "early-commit",
             Bugs {
                 early_commit: true,
+                ..Bugs::default()
+            },
+        ),
+        (
+            "membership-no-joint",
+            Bugs {
+                membership_no_joint: true,
                 ..Bugs::default()
             },
         ),

@@ -9,6 +9,7 @@ const BUGS: &[&str] = &[
     raft::BUG_FORGET_VOTE,
     raft::BUG_EARLY_COMMIT,
     raft::BUG_NO_FSYNC,
+    raft::BUG_MEMBERSHIP_NO_JOINT,
 ];
 
 /// Exit code for bad input: flags, or a data dir that cannot be loaded.

@@ -8,7 +8,7 @@
 //! 2. [`Core::persisted`], which advances commit and apply and hands back the
 //!    messages and replies, none of which may leave before step 1 finished.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -16,8 +16,11 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::log::RaftLog;
+use super::membership::{self, Change};
 use super::message::Msg;
-use super::{Admit, StateMachine, BUG_EARLY_COMMIT, BUG_FORGET_VOTE, BUG_STALE_READ};
+use super::{
+    Admit, StateMachine, BUG_EARLY_COMMIT, BUG_FORGET_VOTE, BUG_MEMBERSHIP_NO_JOINT, BUG_STALE_READ,
+};
 use crate::raft_storage::{Entry, HardState, Loaded, Snapshot, Write};
 use crate::wire::{Outcome, Request};
 
@@ -33,6 +36,8 @@ pub struct Bugs {
     pub forget_vote: bool,
     /// Entries of earlier terms commit by counting replicas; no term-start entry.
     pub early_commit: bool,
+    /// A membership change may start before the previous one committed.
+    pub membership_no_joint: bool,
 }
 
 impl Bugs {
@@ -42,6 +47,7 @@ impl Bugs {
             stale_read: on(BUG_STALE_READ),
             forget_vote: on(BUG_FORGET_VOTE),
             early_commit: on(BUG_EARLY_COMMIT),
+            membership_no_joint: on(BUG_MEMBERSHIP_NO_JOINT),
         }
     }
 }
@@ -49,7 +55,8 @@ impl Bugs {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub id: String,
-    /// The other nodes' ids.
+    /// The other nodes' ids: every node that may vote or learn (the voters
+    /// among them are the configuration in the log, see membership.rs).
     pub peers: Vec<String>,
     pub election_min: Duration,
     pub election_max: Duration,
@@ -57,14 +64,6 @@ pub struct Config {
     /// Snapshot and compact the log every this many applied entries.
     pub snapshot_every: u64,
     pub bugs: Bugs,
-}
-
-impl Config {
-    /// Number of nodes that make a majority of the whole cluster.
-    pub fn majority(&self) -> usize {
-        let nodes = self.peers.len() + 1;
-        nodes / 2 + 1
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +113,10 @@ pub struct Core<S, T> {
     written_index: u64,
     commit: u64,
     applied: u64,
+    /// The configuration in force: the latest in the log (committed or not).
+    voters: BTreeSet<String>,
+    /// Index of the entry that set it (the snapshot's index, or 0, if none).
+    config_index: u64,
 
     role: Role,
     leader: Option<String>,
@@ -176,6 +179,8 @@ impl<S: StateMachine, T> Core<S, T> {
             written_index: last_index,
             commit: snap_index,
             applied: snap_index,
+            voters: BTreeSet::new(),
+            config_index: 0,
             role: Role::Follower,
             leader: None,
             election_deadline: now,
@@ -197,6 +202,7 @@ impl<S: StateMachine, T> Core<S, T> {
             outbox: Vec::new(),
             replies: Vec::new(),
         };
+        core.refresh_config();
         core.reset_election_timer();
         Ok(core)
     }
@@ -231,6 +237,14 @@ impl<S: StateMachine, T> Core<S, T> {
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
+    /// The voters in force on this node (its log's latest configuration).
+    pub fn voters(&self) -> &BTreeSet<String> {
+        &self.voters
+    }
+    /// Index of the configuration entry in force (0: the initial one).
+    pub fn config_index(&self) -> u64 {
+        self.config_index
+    }
     pub fn state_machine(&self) -> &S {
         &self.sm
     }
@@ -245,6 +259,7 @@ impl<S: StateMachine, T> Core<S, T> {
             "leader": self.leader, "voted_for": self.voted_for, "commit": self.commit,
             "applied": self.applied, "last_index": self.log.last_index(),
             "last_term": self.log.last_term(), "snapshot_index": self.log.snap_index(),
+            "voters": self.voters, "config_index": self.config_index,
         })
     }
 
@@ -276,6 +291,13 @@ impl<S: StateMachine, T> Core<S, T> {
         if req.f == "status" {
             let status = self.status();
             self.replies.push((reply, Outcome::ok(status)));
+            return;
+        }
+        if let Some(change) = membership::parse(&req) {
+            match change {
+                Ok(change) => self.change_membership(change, reply),
+                Err(o) => self.replies.push((reply, o)),
+            }
             return;
         }
         let is_leader = self.role == Role::Leader;
@@ -331,7 +353,7 @@ impl<S: StateMachine, T> Core<S, T> {
             Msg::VoteResp { term, granted } => {
                 if self.role == Role::Candidate && term == self.term && granted {
                     self.votes.insert(from.to_string());
-                    if self.votes.len() >= self.cfg.majority() {
+                    if self.has_quorum(&self.votes) {
                         self.become_leader();
                     }
                 }
@@ -409,6 +431,7 @@ impl<S: StateMachine, T> Core<S, T> {
         }
         self.apply_committed();
         self.serve_reads();
+        self.step_down_if_removed();
         Output {
             messages: std::mem::take(&mut self.outbox),
             replies: std::mem::take(&mut self.replies),
@@ -480,10 +503,13 @@ impl<S: StateMachine, T> Core<S, T> {
         if self.reads.is_empty() {
             return;
         }
-        let mut acks: Vec<u64> = self.acked_seq.values().copied().collect();
-        acks.push(u64::MAX); // this node
-        acks.sort_unstable_by(|a, b| b.cmp(a));
-        let confirmed = acks.get(self.cfg.majority() - 1).copied().unwrap_or(0);
+        let confirmed = self.quorum_value(|c, v| {
+            if v == c.cfg.id {
+                u64::MAX
+            } else {
+                c.acked_seq.get(v).copied().unwrap_or(0)
+            }
+        });
         let applied = self.applied;
         let (ready, waiting): (Vec<_>, Vec<_>) = self
             .reads
@@ -517,6 +543,15 @@ impl<S: StateMachine, T> Core<S, T> {
     }
 
     fn start_election(&mut self) {
+        if !self.voters.contains(&self.cfg.id) && self.config_index <= self.commit {
+            // A non-voter (a learner, or a node whose removal committed) does
+            // not campaign. One removed by a configuration not known to be
+            // committed does: it may be a leader that removed itself and
+            // restarted, the only one holding that configuration, which must
+            // be elected (by the voters it names) to commit it.
+            self.reset_election_timer();
+            return;
+        }
         let term = self.term + 1;
         let me = self.cfg.id.clone();
         self.set_hard_state(term, Some(me.clone()));
@@ -536,7 +571,7 @@ impl<S: StateMachine, T> Core<S, T> {
                 },
             );
         }
-        if self.votes.len() >= self.cfg.majority() {
+        if self.has_quorum(&self.votes) {
             self.become_leader();
         }
     }
@@ -600,12 +635,14 @@ impl<S: StateMachine, T> Core<S, T> {
         if now.duration_since(self.leader_since) < window {
             return;
         }
-        let recent = self
+        let mut recent: HashSet<String> = self
             .heard
-            .values()
-            .filter(|t| now.duration_since(**t) < window)
-            .count();
-        if recent + 1 < self.cfg.majority() {
+            .iter()
+            .filter(|(_, t)| now.duration_since(**t) < window)
+            .map(|(p, _)| p.clone())
+            .collect();
+        recent.insert(self.cfg.id.clone());
+        if !self.has_quorum(&recent) {
             tracing::info!(id = %self.cfg.id, term = self.term, "lost contact with a majority");
             self.become_follower(self.term, None);
         }
@@ -712,6 +749,7 @@ impl<S: StateMachine, T> Core<S, T> {
         }
         let last_new = prev_index + entries.len() as u64;
         let mut to_append = Vec::new();
+        let mut config_changed = false;
         for e in entries {
             if e.index <= self.log.snap_index() {
                 continue;
@@ -723,6 +761,7 @@ impl<S: StateMachine, T> Core<S, T> {
             if self.log.term_at(e.index) != Some(e.term) {
                 // Conflict: drop this entry and everything after it.
                 self.log.truncate_from(e.index);
+                config_changed = true;
                 self.writes
                     .push(Write::RewriteLog(self.log.entries().to_vec()));
                 to_append.push(e);
@@ -730,9 +769,13 @@ impl<S: StateMachine, T> Core<S, T> {
         }
         if !to_append.is_empty() {
             for e in &to_append {
+                config_changed |= membership::voters_of(&e.cmd).is_some();
                 self.log.push(e.clone());
             }
             self.append_entries_write(to_append);
+        }
+        if config_changed {
+            self.refresh_config();
         }
         let new_commit = leader_commit.min(last_new);
         if new_commit > self.commit {
@@ -752,6 +795,7 @@ impl<S: StateMachine, T> Core<S, T> {
             .push(Write::RewriteLog(self.log.entries().to_vec()));
         self.commit = self.log.snap_index();
         self.applied = self.log.snap_index();
+        self.refresh_config();
         // Proposals covered by the snapshot can no longer be matched to outcomes.
         let covered: Vec<u64> = self
             .pending
@@ -773,10 +817,13 @@ impl<S: StateMachine, T> Core<S, T> {
         if self.role != Role::Leader {
             return;
         }
-        let mut indexes: Vec<u64> = self.matched.values().copied().collect();
-        indexes.push(self.durable_index);
-        indexes.sort_unstable_by(|a, b| b.cmp(a));
-        let n = indexes[self.cfg.majority() - 1];
+        let n = self.quorum_value(|c, v| {
+            if v == c.cfg.id {
+                c.durable_index
+            } else {
+                c.matched.get(v).copied().unwrap_or(0)
+            }
+        });
         if n <= self.commit {
             return;
         }
@@ -794,7 +841,7 @@ impl<S: StateMachine, T> Core<S, T> {
             let idx = self.applied;
             let e = self.log.entry(idx);
             let (term, cmd) = (e.term, e.cmd.clone());
-            let out = if cmd.is_null() {
+            let out = if cmd.is_null() || membership::voters_of(&cmd).is_some() {
                 Outcome::done()
             } else {
                 self.sm.apply(idx, &cmd, now)
@@ -820,5 +867,110 @@ impl<S: StateMachine, T> Core<S, T> {
         self.writes
             .push(Write::RewriteLog(self.log.entries().to_vec()));
         tracing::debug!(id = %self.cfg.id, index, "snapshot taken, log compacted");
+    }
+}
+
+// ---- membership (see membership.rs) ----
+
+impl<S: StateMachine, T> Core<S, T> {
+    /// Re-read the configuration in force from the log (after it changed).
+    fn refresh_config(&mut self) {
+        let (index, voters) = self.log.config_at(u64::MAX);
+        self.config_index = index;
+        self.voters = match voters {
+            Some(v) => v.into_iter().collect(),
+            None => std::iter::once(&self.cfg.id)
+                .chain(&self.cfg.peers)
+                .cloned()
+                .collect(),
+        };
+    }
+
+    /// Whether `nodes` hold a majority of the voters in force.
+    fn has_quorum(&self, nodes: &HashSet<String>) -> bool {
+        let n = self.voters.iter().filter(|v| nodes.contains(*v)).count();
+        n > self.voters.len() / 2
+    }
+
+    /// The highest value that a majority of the voters reach, of `of(voter)`.
+    fn quorum_value(&self, of: impl Fn(&Self, &str) -> u64) -> u64 {
+        let mut values: Vec<u64> = self.voters.iter().map(|v| of(self, v)).collect();
+        values.sort_unstable_by(|a, b| b.cmp(a));
+        values[self.voters.len() / 2]
+    }
+
+    /// A leader's answer to an admin request: append the new configuration,
+    /// answer when it commits; or refuse at once (a definite `fail`).
+    fn change_membership(&mut self, change: Change, reply: T) {
+        if self.role != Role::Leader {
+            let leader = self.leader.clone();
+            self.replies.push((reply, Outcome::not_leader(leader)));
+            return;
+        }
+        let node = change.node().to_string();
+        if node != self.cfg.id && !self.cfg.peers.contains(&node) {
+            self.replies.push((reply, Outcome::fail("unknown-member")));
+            return;
+        }
+        if !self.cfg.bugs.membership_no_joint {
+            // One change at a time, and only once this leader's term-start
+            // entry committed (so no change of an earlier leader is pending).
+            if self.config_index > self.commit {
+                self.replies
+                    .push((reply, Outcome::fail("change-in-progress")));
+                return;
+            }
+            if self.commit < self.term_start {
+                self.replies.push((reply, Outcome::fail("not-ready")));
+                return;
+            }
+        }
+        let mut voters = self.voters.clone();
+        match &change {
+            Change::Add(_) if voters.contains(&node) => {
+                self.replies.push((reply, Outcome::done()));
+                return;
+            }
+            Change::Add(_) => {
+                // A learner votes only once its log is as far as the commit
+                // index; until then the leader keeps sending it entries (or
+                // the snapshot).
+                let matched = self.matched.get(&node).copied().unwrap_or(0);
+                if matched < self.commit {
+                    self.replies.push((reply, Outcome::fail("catching-up")));
+                    return;
+                }
+                voters.insert(node);
+            }
+            Change::Remove(_) if !voters.contains(&node) => {
+                self.replies.push((reply, Outcome::done()));
+                return;
+            }
+            Change::Remove(_) => {
+                if voters.len() == 1 {
+                    self.replies.push((reply, Outcome::fail("last-voter")));
+                    return;
+                }
+                voters.remove(&node);
+            }
+        }
+        tracing::info!(id = %self.cfg.id, ?change, ?voters, "membership change");
+        let index = self.append_local(membership::entry(&voters));
+        self.refresh_config();
+        self.pending.insert(index, (self.term, reply));
+        // With fewer voters the leader may already hold a majority alone.
+        self.advance_commit();
+    }
+
+    /// A leader that is no longer a voter leads until the configuration that
+    /// removed it commits, then steps down (and, a non-voter, never campaigns).
+    fn step_down_if_removed(&mut self) {
+        if self.role == Role::Leader
+            && !self.voters.contains(&self.cfg.id)
+            && self.config_index <= self.commit
+        {
+            tracing::info!(id = %self.cfg.id, term = self.term, "removed from the voters: stepping down");
+            self.become_follower(self.term, None);
+        }
     }
 }

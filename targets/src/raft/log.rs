@@ -10,6 +10,8 @@ pub struct RaftLog {
     snap_index: u64,
     snap_term: u64,
     snap_data: Value,
+    /// The voters as of the snapshot, if a membership change was compacted.
+    snap_voters: Option<Vec<String>>,
     /// entries[i] has index snap_index + 1 + i.
     entries: Vec<Entry>,
 }
@@ -21,9 +23,9 @@ impl RaftLog {
     /// continue the snapshot (a crash while a leader's snapshot replaced a
     /// conflicting log) are dropped too: they were never committed.
     pub fn recover(snapshot: Option<Snapshot>, entries: Vec<Entry>) -> Result<Self, String> {
-        let (snap_index, snap_term, snap_data) = match snapshot {
-            Some(s) => (s.last_index, s.last_term, s.data),
-            None => (0, 0, Value::Null),
+        let (snap_index, snap_term, snap_data, snap_voters) = match snapshot {
+            Some(s) => (s.last_index, s.last_term, s.data, s.voters),
+            None => (0, 0, Value::Null, None),
         };
         let continues = entries
             .iter()
@@ -55,6 +57,7 @@ impl RaftLog {
             snap_index,
             snap_term,
             snap_data,
+            snap_voters,
             entries: after,
         })
     }
@@ -72,7 +75,22 @@ impl RaftLog {
             last_index: self.snap_index,
             last_term: self.snap_term,
             data: self.snap_data.clone(),
+            voters: self.snap_voters.clone(),
         }
+    }
+
+    /// The latest configuration at or before `index` (and after the
+    /// snapshot): its entry's index and voters; else the snapshot's voters
+    /// (`None` when no change was ever made: every node votes).
+    pub fn config_at(&self, index: u64) -> (u64, Option<Vec<String>>) {
+        let upto = index.min(self.last_index()).max(self.snap_index);
+        let upto = (upto - self.snap_index) as usize;
+        for e in self.entries[..upto].iter().rev() {
+            if let Some(v) = super::membership::voters_of(&e.cmd) {
+                return (e.index, Some(v));
+            }
+        }
+        (self.snap_index, self.snap_voters.clone())
     }
 
     /// The entries after the snapshot.
@@ -130,6 +148,7 @@ impl RaftLog {
         let term = self
             .term_at(index)
             .expect("compacting to an index in the log");
+        self.snap_voters = self.config_at(index).1;
         let drop = (index - self.snap_index) as usize;
         self.entries.drain(..drop);
         self.snap_index = index;
@@ -151,6 +170,7 @@ impl RaftLog {
         self.snap_index = snap.last_index;
         self.snap_term = snap.last_term;
         self.snap_data = snap.data;
+        self.snap_voters = snap.voters;
     }
 }
 
@@ -172,6 +192,7 @@ mod tests {
             last_index,
             last_term,
             data: json!("s"),
+            voters: None,
         }
     }
 

@@ -432,3 +432,69 @@ fn the_forget_vote_bug_writes_the_term_without_the_vote() {
         })]
     );
 }
+
+// ---- membership change ----
+
+fn voters(n: &Node) -> Vec<String> {
+    n.voters().iter().cloned().collect()
+}
+
+#[test]
+fn one_membership_change_at_a_time_and_each_answered_once_committed() {
+    let mut c = Cluster::fresh();
+    c.elect(0);
+    // Taken but not yet replicated: the configuration is in force on the
+    // leader at once, and a second change waits for it to commit.
+    let req = |f: &str, n: &str| -> Request {
+        serde_json::from_value(json!({"id": 1, "f": f, "value": n})).unwrap()
+    };
+    c.nodes[0].client(req("remove-member", "n3"), 1, c.now);
+    assert_eq!(voters(&c.nodes[0]), ["n1", "n2"]);
+    c.nodes[0].client(req("remove-member", "n2"), 2, c.now);
+    let msgs = c.flush(0);
+    assert_eq!(c.reply(2), Some(&Outcome::fail("change-in-progress")));
+    assert_eq!(c.reply(1), None);
+    c.deliver(0, msgs);
+    assert_eq!(c.reply(1), Some(&Outcome::done()));
+    // Every node, n3 included, has the new configuration.
+    for n in &c.nodes {
+        assert_eq!(voters(n), ["n1", "n2"], "{}", n.id());
+    }
+    // n3 is a learner: once a heartbeat tells it its removal committed, it
+    // never campaigns, but it still gets the log.
+    c.now += Duration::from_millis(31);
+    c.nodes[0].tick(c.now);
+    let msgs = c.flush(0);
+    c.deliver(0, msgs);
+    assert_eq!(c.nodes[2].commit(), c.nodes[0].commit());
+    c.time_out(2);
+    assert_eq!(c.nodes[2].role(), Role::Follower);
+    c.client(0, 3, json!({"id": 3, "f": "write", "key": "k", "value": 9}));
+    assert_eq!(c.reply(3), Some(&Outcome::done()));
+    assert_eq!(c.nodes[2].log().last_index(), c.nodes[0].log().last_index());
+    // Adding it back; unknown nodes and non-leaders are refused.
+    c.client(0, 4, json!({"id": 4, "f": "add-member", "value": "n3"}));
+    assert_eq!(c.reply(4), Some(&Outcome::done()));
+    assert_eq!(voters(&c.nodes[2]), ["n1", "n2", "n3"]);
+    c.client(0, 5, json!({"id": 5, "f": "add-member", "value": "n9"}));
+    assert_eq!(c.reply(5), Some(&Outcome::fail("unknown-member")));
+    c.client(1, 6, json!({"id": 6, "f": "remove-member", "value": "n1"}));
+    assert!(matches!(c.reply(6), Some(Outcome::Fail { .. })));
+    let st = c.nodes[1].status();
+    assert_eq!(st["voters"], json!(["n1", "n2", "n3"]));
+}
+
+#[test]
+fn a_removed_leader_steps_down_once_the_change_commits() {
+    let mut c = Cluster::fresh();
+    c.elect(0);
+    c.client(0, 1, json!({"id": 1, "f": "remove-member", "value": "n1"}));
+    assert_eq!(c.reply(1), Some(&Outcome::done()));
+    assert_eq!(c.nodes[0].role(), Role::Follower);
+    // It never campaigns again; the remaining voters elect one of theirs.
+    c.time_out(0);
+    assert_eq!(c.nodes[0].role(), Role::Follower);
+    c.elect(1);
+    c.client(1, 2, json!({"id": 2, "f": "write", "key": "k", "value": 1}));
+    assert_eq!(c.reply(2), Some(&Outcome::done()));
+}

@@ -90,6 +90,8 @@ fault_kinds! {
     ClockLeader = "clock-leader" => clock_leader::ClockLeader,
     /// Kill some nodes, forget every write they did not fsync, restart them.
     PowerLoss = "power-loss" => power_loss::PowerLoss,
+    /// Remove 1-2 voters from the configuration (raft-kv), add them back at the end.
+    Membership = "membership" => membership::Membership,
 }
 
 impl FaultKind {
