@@ -2,16 +2,18 @@
 """faultline adapter for etcd 3.4's lock API, for the `lock` workload, through
 etcd's JSON gateway. Standard library only.
 
-It behaves as a client of etcd's own Go library (clientv3/concurrency) does:
+It behaves as a client of etcd's own Go library (clientv3/concurrency) does,
+but counts its lease more carefully:
 
 - acquire {holder, lease_ms}: grant a lease of ceil(lease_ms / 1000) s, keep it
   alive from a background thread (every TTL/3, as clientv3 does), and
   `POST /v3/lock/lock` with it. The fencing token is the create revision of
   the lock's key (etcd grants the lock in that order).
 - renew {token}: the holder's unit of work on the protected resource, a key
-  in the same etcd. clientv3 considers a lease live until TTL after the last
-  keep-alive *answer*; past that the session is done and the holder knows it
-  lost the lock (renew fails `lease-lost`). Otherwise it writes:
+  in the same etcd. The holder considers its lease live until TTL after it
+  *sent* the last keep-alive that was answered (clientv3 counts from the
+  answer, which can outlive the lease by the answer's delay); past that it
+  knows it lost the lock (renew fails `lease-lost`). Otherwise it writes:
     fencing=off: a plain put, trusting the lease;
     fencing=on:  a transaction that applies only if the holder's lock key
                  still exists with the token as its create revision, i.e. only
@@ -19,7 +21,7 @@ It behaves as a client of etcd's own Go library (clientv3/concurrency) does:
 - release: unlock, revoke the lease.
 
 What the checker is told (lease_ms, counted from the op's start): how long
-the holder relies on holding the lock. That is until its clientv3 deadline,
+the holder relies on holding the lock. That is until its lease deadline,
 and, without fencing, at least until its write was answered: a write sent
 while the lease was live may be applied at any moment until its answer, by
 which time the lease may have expired and another client hold the lock. With
@@ -95,10 +97,10 @@ class Gateway:
 class Session:
     """A lease kept alive in the background, with clientv3's deadline rule."""
 
-    def __init__(self, lease_id, ttl_s):
+    def __init__(self, lease_id, ttl_s, granted_at):
         self.id, self.ttl_s = lease_id, ttl_s
         self.mutex = threading.Lock()
-        self.deadline = time.monotonic() + ttl_s
+        self.deadline = granted_at + ttl_s
         self.lost = False
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.keep_alive, daemon=True)
@@ -107,6 +109,7 @@ class Session:
     def keep_alive(self):
         gw = Gateway(NODE, max(0.5, self.ttl_s / 3))
         while not self.stopped.wait(self.ttl_s / 3):
+            sent = time.monotonic()
             try:
                 data = gw.call("/v3/lease/keepalive", {"ID": self.id})
             except Exception as e:  # retried at the next tick, as clientv3 does
@@ -117,7 +120,9 @@ class Session:
                 if ttl <= 0:
                     self.lost = True
                     return
-                self.deadline = time.monotonic() + ttl
+                # Counted from the request, not the answer: etcd renewed the
+                # lease no earlier than that, so this never outlives it.
+                self.deadline = sent + ttl
 
     def live_until(self):
         """The clientv3 deadline, or None once the session is done."""
@@ -152,9 +157,10 @@ class Client:
             self.drop()
         lease_ms = op["value"]["lease_ms"]
         # The whole acquire, revoke included, fits in faultline's op timeout.
+        granted_at = time.monotonic()
         data = self.gw.call("/v3/lease/grant", {"TTL": math.ceil(lease_ms / 1000)},
                             TIMEOUT_S / 4)
-        self.session = Session(data["ID"], int(data["TTL"]))
+        self.session = Session(data["ID"], int(data["TTL"]), granted_at)
         try:
             data = self.gw.call("/v3/lock/lock", {"name": b64(op["key"]), "lease": self.session.id},
                                 TIMEOUT_S / 2)
