@@ -1,0 +1,101 @@
+//! examples/redis through the real CLI on `--cluster netns`: Redis with
+//! Sentinel, the set workload, partitions. Seed 1's second partition cuts the
+//! primary (n1) off; its clients' adds are acknowledged by n1 and lost when
+//! the sentinels' failover demotes it (Jepsen 2013): the set checker must
+//! report lost elements. Needs root, iproute2, iptables and redis
+//! (scripts/setup); in CI a missing prerequisite fails the test.
+
+#[path = "support/run_dir.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn prerequisites() -> bool {
+    let mut missing = Vec::new();
+    if unsafe { libc::geteuid() } != 0 {
+        missing.push("root");
+    }
+    let ip_netns = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ip_netns {
+        missing.push("ip netns (iproute2)");
+    }
+    for (file, what) in [
+        ("/usr/sbin/iptables", "iptables"),
+        ("/usr/bin/redis-server", "redis-server"),
+        ("/usr/bin/redis-sentinel", "redis-sentinel"),
+    ] {
+        if !Path::new(file).exists() {
+            missing.push(what);
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!("needs {}; run scripts/setup as root", missing.join(", "));
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{message}");
+    }
+    eprintln!("skipping: {message}");
+    false
+}
+
+fn system_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/redis/redis.toml")
+}
+
+#[test]
+fn sentinel_failover_loses_acknowledged_adds() {
+    if !prerequisites() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["--store", store.to_str().unwrap(), "test", "--system"])
+        .arg(system_file())
+        .args(["--cluster", "netns", "--workload", "set"])
+        .args(["--nemesis", "partition", "--op-timeout", "3"])
+        .args(["--time-limit", "20", "--settle", "15", "--seed", "1"])
+        .args(["--quiet"])
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    let run = support::only_run(&store, "redis-set");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let set = &results["checks"][0];
+    assert_eq!(set["checker"], "set", "{set}");
+    let lost = set["details"]["lost"]["count"].as_u64().unwrap();
+    assert!(lost > 0, "{set}");
+    // The lost adds shown were acknowledged by the isolated old primary.
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let mut invoked = std::collections::HashMap::new();
+    let mut acked_by = std::collections::HashMap::new();
+    for line in history.lines() {
+        let op: serde_json::Value = serde_json::from_str(line).unwrap();
+        if op["f"] != "add" {
+            continue;
+        }
+        match op["type"].as_str() {
+            Some("invoke") => {
+                invoked.insert(op["process"].clone(), op["value"].clone());
+            }
+            Some("ok") => {
+                acked_by.insert(invoked[&op["process"]].clone(), op["node"].clone());
+            }
+            _ => {}
+        }
+    }
+    for element in set["details"]["lost"]["shown"].as_array().unwrap() {
+        assert_eq!(acked_by[element], "n1", "lost {element}");
+    }
+}
