@@ -52,6 +52,23 @@ fn sentinel_failover_loses_acknowledged_adds() {
     if !prerequisites() {
         return;
     }
+    // Whether a failover finishes inside a partition depends on the
+    // sentinels' timing as well as the seed's schedule: seeds 1 and 2 each
+    // lost over 400 acknowledged adds in the README's runs; one of them must
+    // lose some here.
+    let mut tried = Vec::new();
+    for seed in [1, 2] {
+        match run(seed) {
+            Some(()) => return,
+            None => tried.push(seed),
+        }
+    }
+    panic!("no acknowledged add was lost with seeds {tried:?}");
+}
+
+/// One seeded run; `Some` when acknowledged adds were lost, after checking
+/// that the cut-off old primary (n1) acknowledged every one shown.
+fn run(seed: u64) -> Option<()> {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
@@ -59,7 +76,8 @@ fn sentinel_failover_loses_acknowledged_adds() {
         .arg(system_file())
         .args(["--cluster", "netns", "--workload", "set"])
         .args(["--nemesis", "partition", "--op-timeout", "3"])
-        .args(["--time-limit", "20", "--settle", "15", "--seed", "1"])
+        .args(["--time-limit", "20", "--settle", "15", "--seed"])
+        .arg(seed.to_string())
         .args(["--quiet"])
         .output()
         .unwrap();
@@ -68,15 +86,20 @@ fn sentinel_failover_loses_acknowledged_adds() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "seed {seed}: {out}"
+    );
     let run = support::only_run(&store, "redis-set");
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
     let set = &results["checks"][0];
     assert_eq!(set["checker"], "set", "{set}");
-    let lost = set["details"]["lost"]["count"].as_u64().unwrap();
-    assert!(lost > 0, "{set}");
-    // The lost adds shown were acknowledged by the isolated old primary.
+    let lost = set["details"]["lost"]["count"].as_u64().unwrap_or(0);
+    if lost == 0 {
+        eprintln!("seed {seed}: no acknowledged add lost");
+        return None;
+    }
     let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
     let mut invoked = std::collections::HashMap::new();
     let mut acked_by = std::collections::HashMap::new();
@@ -98,4 +121,5 @@ fn sentinel_failover_loses_acknowledged_adds() {
     for element in set["details"]["lost"]["shown"].as_array().unwrap() {
         assert_eq!(acked_by[element], "n1", "lost {element}");
     }
+    Some(())
 }
