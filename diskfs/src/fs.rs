@@ -524,6 +524,7 @@ impl Filesystem for DiskFs {
         let abs = st.abs(&rel);
         let existed = fs::symlink_metadata(&abs).is_ok();
         if !existed && st.faults.disk_full {
+            crate::state::Counts::bump(&st.counts.enospc);
             return reply.error(Errno::from_i32(libc::ENOSPC));
         }
         if existed && flags & libc::O_EXCL != 0 {
