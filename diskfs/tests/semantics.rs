@@ -177,6 +177,24 @@ fn truncate_without_fsync_reverts() {
 }
 
 #[test]
+fn write_only_open_with_truncate_works_and_reverts() {
+    let Some(m) = Mount::new() else { return };
+    let orig = vec![7u8; 9000];
+    durable_file(&m, "a", &orig);
+    // O_WRONLY|O_TRUNC: the kernel truncates by path (setattr with no handle).
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(m.path("a"))
+        .unwrap();
+    f.write_all(b"new").unwrap();
+    drop(f);
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"new"[..]));
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a").unwrap(), orig);
+}
+
+#[test]
 fn torn_write_keeps_a_sector_aligned_prefix() {
     let Some(m) = Mount::new() else { return };
     durable_file(&m, "a", b"");
