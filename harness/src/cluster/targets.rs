@@ -54,7 +54,7 @@ impl Target {
     pub fn bugs(self) -> &'static [&'static str] {
         match self {
             Target::RaftKv => &["stale-read", "forget-vote", "early-commit", "no-fsync"],
-            Target::PaxosRegister => &["no-prepare-quorum"],
+            Target::PaxosRegister => &["no-prepare-quorum", "no-fsync"],
             Target::Lock => &["no-fencing", "lease-by-local-clock"],
             Target::PrimaryBackup => &["promote-on-timeout"],
         }

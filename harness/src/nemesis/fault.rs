@@ -161,8 +161,8 @@ pub fn stop(cluster: &dyn Cluster, fault: &Fault) -> anyhow::Result<()> {
 
 /// Ends an fsync-error or disk-full: disarms the disks (`off`), then
 /// restarts the nodes that stopped themselves on the error (what a careful
-/// program does after EIO or ENOSPC). Each disk's counts go to the log, as
-/// evidence of what the fault did. Another node found dead is an error.
+/// program does after EIO or ENOSPC). Each disk's `status` goes to the log,
+/// as evidence of what the fault did. Another node found dead is an error.
 fn disarm_disks(cluster: &dyn Cluster, nodes: &[usize], off: &str) -> anyhow::Result<()> {
     // Notices the nodes that exited, so a local cluster restarts them.
     let dead = cluster.unexpected_deaths();
@@ -172,8 +172,8 @@ fn disarm_disks(cluster: &dyn Cluster, nodes: &[usize], off: &str) -> anyhow::Re
         .collect();
     for &i in nodes {
         cluster.disk_fault(i, off)?;
-        let status = cluster.disk_fault(i, "status")?;
-        tracing::info!("node {}: disk after {off}: {status}", names_of(cluster, i));
+        // Logged with its counts of EIO/ENOSPC returned.
+        cluster.disk_fault(i, "status")?;
         if cluster.state(i) == NodeState::Down {
             cluster.restart(i)?;
         }
@@ -187,10 +187,6 @@ fn disarm_disks(cluster: &dyn Cluster, nodes: &[usize], off: &str) -> anyhow::Re
         anyhow::bail!("{}", others.join("\n"));
     }
     Ok(())
-}
-
-fn names_of(cluster: &dyn Cluster, i: usize) -> &str {
-    &cluster.nodes()[i].name
 }
 
 /// Heals everything, whatever is in force: the network, paused and dead nodes.
