@@ -146,7 +146,7 @@ pub fn stop(cluster: &dyn Cluster, fault: &Fault) -> anyhow::Result<()> {
         Fault::Kill(nodes) | Fault::PowerLoss(nodes) | Fault::TornWrite(nodes) => {
             nodes.iter().try_for_each(|&i| cluster.restart(i))
         }
-        Fault::Corrupt(c) => c.nodes.iter().try_for_each(|&i| cluster.restart(i)),
+        Fault::Corrupt(c) => restart_each(cluster, &c.nodes),
         Fault::FsyncError(nodes) => disarm_disks(cluster, nodes, "fsync-error off"),
         Fault::DiskFull(nodes) => disarm_disks(cluster, nodes, "disk-full off"),
         Fault::Pause(nodes) => nodes.iter().try_for_each(|&i| cluster.resume(i)),
@@ -156,6 +156,20 @@ pub fn stop(cluster: &dyn Cluster, fault: &Fault) -> anyhow::Result<()> {
             Some(clock) => clock.reset_clocks(),
             None => Ok(()),
         },
+    }
+}
+
+/// Restarts every one of `nodes`, also after one fails (a node may rightly
+/// refuse its damaged files); the errors together.
+fn restart_each(cluster: &dyn Cluster, nodes: &[usize]) -> anyhow::Result<()> {
+    let errors: Vec<String> = nodes
+        .iter()
+        .filter_map(|&i| cluster.restart(i).err().map(|e| format!("{e:#}")))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{}", errors.join("\n"))
     }
 }
 
