@@ -324,3 +324,38 @@ fn disk_faults_are_refused_on_ssh_naming_the_flag_and_cluster() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_unmounts_the_netns_disks() {
+    if !netns_ready() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .env("FAULTLINE_STATE_DIR", store.path().join("state"))
+        .arg("--store")
+        .arg(store.path())
+        .args(["test", "--quiet", "--cluster", "netns", "--nodes", "3"])
+        .args(["--time-limit", "60", "--target", "raft-kv"])
+        .args(["--nemesis", "fsync-error", "--nemesis-interval", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while mounts_under(store.path()).len() < 3 {
+        assert!(Instant::now() < deadline, "the 3 disks were never mounted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on our own child's PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the controller did not stop within 60 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(mounts_under(store.path()), Vec::<String>::new());
+}
