@@ -1,8 +1,9 @@
 //! The control interface: a unix socket taking one command per connection,
 //! a line of text, and answering one line, `ok ...` or `err ...`.
 //!
-//! Commands: `power-loss`, `torn-write`, `fsync-error`, `disk-full on`,
-//! `disk-full off`, `status` (answers `ok {json}`).
+//! Commands: `power-loss`, `torn-write`, `fsync-error` (`fsync-error off`
+//! disarms it), `disk-full on`, `disk-full off`, `status` (answers `ok {json}`
+//! with what is unsynced, what is armed, and how many EIO/ENOSPC were returned).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -29,6 +30,10 @@ pub fn apply(state: &Mutex<State>, cmd: &str) -> Result<String, String> {
             st.faults.fsync_error = true;
             Ok("the next fsync fails with EIO and drops its pages".into())
         }
+        ["fsync-error", "off"] => {
+            st.faults.fsync_error = false;
+            Ok("fsync succeeds again".into())
+        }
         ["disk-full", "on"] => {
             st.faults.disk_full = true;
             Ok("writes fail with ENOSPC".into())
@@ -40,7 +45,7 @@ pub fn apply(state: &Mutex<State>, cmd: &str) -> Result<String, String> {
         ["status"] => Ok(st.status().to_string()),
         _ => Err(format!(
             "unknown command {cmd:?}; expected power-loss, torn-write, fsync-error, \
-             disk-full on|off or status"
+             fsync-error off, disk-full on|off or status"
         )),
     }
 }

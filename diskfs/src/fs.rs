@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
     OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use crate::state::{self, State, GRAVE, ROOT};
@@ -146,7 +146,8 @@ impl Filesystem for DiskFs {
         if let Some(size) = size {
             let file = match fh.and_then(|fh| st.handles.get(&fh.0)) {
                 Some(h) => h.file.try_clone(),
-                None => OpenOptions::new().write(true).open(&abs),
+                // Read too: the bytes cut off are saved first.
+                None => OpenOptions::new().read(true).write(true).open(&abs),
             };
             let res = file
                 .map_err(|e| err(&e))
@@ -481,6 +482,23 @@ impl Filesystem for DiskFs {
         reply.ok();
     }
 
+    /// xattrs are not modelled: ENOSYS, which the kernel remembers, without
+    /// fuser's warning on every write (it asks for security.capability).
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
+        reply.error(Errno::ENOSYS);
+    }
+
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let st = self.lock();
         let p = cpath(&st.abs(Path::new("")));
@@ -524,6 +542,7 @@ impl Filesystem for DiskFs {
         let abs = st.abs(&rel);
         let existed = fs::symlink_metadata(&abs).is_ok();
         if !existed && st.faults.disk_full {
+            crate::state::Counts::bump(&st.counts.enospc);
             return reply.error(Errno::from_i32(libc::ENOSPC));
         }
         if existed && flags & libc::O_EXCL != 0 {

@@ -9,6 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::undo::{self, FileUndo, MetaEntry, MetaOp, PAGE};
 
@@ -32,6 +33,22 @@ pub struct Faults {
     pub disk_full: bool,
 }
 
+/// How often each fault took effect, for `status`: evidence that an armed
+/// fault really hit the program under test.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// fsyncs failed with EIO.
+    pub fsync_errors: AtomicU64,
+    /// writes and creations failed with ENOSPC.
+    pub enospc: AtomicU64,
+}
+
+impl Counts {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 pub struct State {
     root: PathBuf,
     root_ino: u64,
@@ -44,6 +61,7 @@ pub struct State {
     grave_seq: u64,
     write_seq: u64,
     pub faults: Faults,
+    pub counts: Counts,
 }
 
 fn errno(e: &io::Error) -> i32 {
@@ -74,6 +92,7 @@ impl State {
             grave_seq: 0,
             write_seq: 0,
             faults: Faults::default(),
+            counts: Counts::default(),
         })
     }
 
@@ -107,6 +126,7 @@ impl State {
     /// full, as a create would fail.
     pub fn new_child(&self, parent: u64, name: &OsStr) -> Result<PathBuf, i32> {
         if self.faults.disk_full {
+            Counts::bump(&self.counts.enospc);
             return Err(libc::ENOSPC);
         }
         self.child(parent, name)
@@ -188,6 +208,7 @@ impl State {
     /// Writes through handle `fh`, logging what it overwrites.
     pub fn write(&mut self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, i32> {
         if self.faults.disk_full {
+            Counts::bump(&self.counts.enospc);
             return Err(libc::ENOSPC);
         }
         let h = self.handles.get(&fh).ok_or(libc::EBADF)?;
@@ -218,6 +239,7 @@ impl State {
     pub fn fsync(&mut self, ino: u64) -> Result<(), i32> {
         if self.faults.fsync_error {
             self.faults.fsync_error = false;
+            Counts::bump(&self.counts.fsync_errors);
             if let Some(rec) = self.files.remove(&ino) {
                 self.restore_data(ino, &rec);
             }
@@ -450,6 +472,8 @@ impl State {
             "unsynced_dir_changes": self.meta.len(),
             "fsync_error_armed": self.faults.fsync_error,
             "disk_full": self.faults.disk_full,
+            "fsync_errors": self.counts.fsync_errors.load(Ordering::Relaxed),
+            "enospc_errors": self.counts.enospc.load(Ordering::Relaxed),
         })
     }
 }

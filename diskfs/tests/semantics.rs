@@ -34,6 +34,22 @@ fn write_then_fsync_survives_power_loss() {
 }
 
 #[test]
+fn fsync_error_off_disarms_it() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "a", b"durable");
+    m.ctl("fsync-error");
+    m.ctl("fsync-error off");
+    let mut f = OpenOptions::new().append(true).open(m.path("a")).unwrap();
+    f.write_all(b"+kept").unwrap();
+    f.sync_all().expect("disarmed: fsync succeeds");
+    drop(f);
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"durable+kept"[..]));
+    let status = m.ctl("status");
+    assert!(status.contains("\"fsync_errors\":0"), "{status}");
+}
+
+#[test]
 fn write_without_fsync_is_lost_and_overwrites_revert() {
     let Some(m) = Mount::new() else { return };
     let orig: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
@@ -161,6 +177,24 @@ fn truncate_without_fsync_reverts() {
 }
 
 #[test]
+fn write_only_open_with_truncate_works_and_reverts() {
+    let Some(m) = Mount::new() else { return };
+    let orig = vec![7u8; 9000];
+    durable_file(&m, "a", &orig);
+    // O_WRONLY|O_TRUNC: the kernel truncates by path (setattr with no handle).
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(m.path("a"))
+        .unwrap();
+    f.write_all(b"new").unwrap();
+    drop(f);
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"new"[..]));
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a").unwrap(), orig);
+}
+
+#[test]
 fn torn_write_keeps_a_sector_aligned_prefix() {
     let Some(m) = Mount::new() else { return };
     durable_file(&m, "a", b"");
@@ -198,6 +232,8 @@ fn fsync_error_fails_once_and_drops_the_pages() {
     );
     m.ctl("power-loss");
     assert_eq!(read(&m, "a").as_deref(), Some(&b"durable"[..]));
+    let status = m.ctl("status");
+    assert!(status.contains("\"fsync_errors\":1"), "{status}");
 }
 
 #[test]
@@ -213,6 +249,8 @@ fn disk_full_fails_writes_with_enospc_until_turned_off() {
     assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
     let e = File::create(m.path("b")).expect_err("create fails too");
     assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+    let status = m.ctl("status");
+    assert!(status.contains("\"enospc_errors\":2"), "{status}");
     m.ctl("disk-full off");
     f.write_all(b"x").unwrap();
     f.sync_all().unwrap();

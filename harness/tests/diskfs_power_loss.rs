@@ -116,15 +116,19 @@ fn correct_raft_kv_passes_power_loss() {
 }
 
 #[test]
-fn power_loss_is_refused_on_netns_before_anything_starts() {
+fn power_loss_is_refused_on_ssh_before_anything_starts() {
     let out = Command::new(BIN)
-        .args(["test", "--cluster", "netns", "--nemesis", "power-loss"])
+        .args(["test", "--cluster", "ssh", "--nodes", "h1,h2,h3"])
+        .args(["--nemesis", "power-loss"])
         .args(["--target", "raft-kv", "--time-limit", "1"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(254), "{stderr}");
-    assert!(stderr.contains("power-loss"), "{stderr}");
+    assert!(
+        stderr.contains("--nemesis power-loss") && stderr.contains("--cluster ssh"),
+        "{stderr}"
+    );
 }
 
 #[test]

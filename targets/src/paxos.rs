@@ -4,7 +4,10 @@
 //! write: replace, cas: replace if equal), and has a majority accept the result.
 //!
 //! Acceptor state is appended to `paxos-acceptor.jsonl` and fsynced before any
-//! promise or acceptance leaves the node (one fsync per event batch).
+//! promise or acceptance leaves the node (one fsync per event batch); the
+//! file is created and compacted by an atomic replace that fsyncs the file and
+//! its directory. A failed write or fsync stops the node. Loading is strict:
+//! only a torn last record (never fsynced, never acted upon) is dropped.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -12,6 +15,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -24,6 +28,9 @@ use crate::transport::Outbound;
 use crate::wire::{Outcome, Request};
 
 pub const BUG_NO_PREPARE_QUORUM: &str = "no-prepare-quorum";
+/// Storage bug: acceptor records are written but never fsynced, so promises
+/// and acceptances survive a kill but not a power loss.
+pub const BUG_NO_FSYNC: &str = "no-fsync";
 
 /// Compact the acceptor file after this many appended records.
 const COMPACT_AFTER: usize = 20_000;
@@ -84,33 +91,57 @@ struct AcceptorLog {
     dir: PathBuf,
     file: File,
     records: usize,
+    /// BUG no-fsync: appended records are never fsynced.
+    no_fsync: bool,
 }
 
 impl AcceptorLog {
     const NAME: &'static str = "paxos-acceptor.jsonl";
 
-    fn open(dir: &std::path::Path) -> anyhow::Result<(Self, HashMap<String, AcceptorState>)> {
-        let mut state = HashMap::new();
-        if let Ok(f) = File::open(dir.join(Self::NAME)) {
-            for line in BufReader::new(f).lines() {
-                let Ok(line) = line else { break };
-                // A torn last record was never fsynced, so never acted upon.
-                let Ok(r) = serde_json::from_str::<Record>(&line) else {
-                    break;
-                };
-                state.insert(r.key, r.state);
-            }
-        }
+    fn open(
+        dir: &std::path::Path,
+        no_fsync: bool,
+    ) -> anyhow::Result<(Self, HashMap<String, AcceptorState>)> {
+        let path = dir.join(Self::NAME);
+        let state = Self::load(&path)?;
         let mut log = AcceptorLog {
             dir: dir.to_path_buf(),
-            file: OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(Self::NAME))?,
+            file: OpenOptions::new().create(true).append(true).open(&path)?,
             records: 0,
+            no_fsync,
         };
+        // Rewrites the file durably (the directory entry too) without a torn tail.
         log.compact(&state)?;
         Ok((log, state))
+    }
+
+    /// The acceptor states in `path`; none if it does not exist. A torn last
+    /// record was never fsynced, so never acted upon: it is dropped. Any
+    /// other bad record is an error naming file:line (never a silent reset,
+    /// which would break promises).
+    fn load(path: &std::path::Path) -> anyhow::Result<HashMap<String, AcceptorState>> {
+        let mut state = HashMap::new();
+        let f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(state),
+            Err(e) => anyhow::bail!("{}: cannot read: {e}", path.display()),
+        };
+        let mut lines = BufReader::new(f).split(b'\n').enumerate().peekable();
+        while let Some((i, line)) = lines.next() {
+            let line = line.map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+            match serde_json::from_slice::<Record>(&line) {
+                Ok(r) => {
+                    state.insert(r.key, r.state);
+                }
+                Err(_) if lines.peek().is_none() => {
+                    tracing::warn!("{}:{}: dropping a torn last record", path.display(), i + 1);
+                }
+                Err(e) => {
+                    anyhow::bail!("{}:{}: corrupt acceptor record: {e}", path.display(), i + 1)
+                }
+            }
+        }
+        Ok(state)
     }
 
     fn compact(&mut self, state: &HashMap<String, AcceptorState>) -> anyhow::Result<()> {
@@ -156,8 +187,15 @@ impl AcceptorLog {
             )?;
             buf.push(b'\n');
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()?;
+        let path = self.dir.join(Self::NAME);
+        self.file
+            .write_all(&buf)
+            .with_context(|| format!("{}: append", path.display()))?;
+        if !self.no_fsync {
+            self.file
+                .sync_data()
+                .with_context(|| format!("{}: fsync", path.display()))?;
+        }
         self.records += keys.len();
         Ok(())
     }
@@ -204,7 +242,7 @@ pub struct Paxos {
 
 impl Paxos {
     pub fn new(cfg: NodeConfig, net: Outbound<Msg>) -> anyhow::Result<Self> {
-        let (log, acceptors) = AcceptorLog::open(&cfg.data_dir)?;
+        let (log, acceptors) = AcceptorLog::open(&cfg.data_dir, cfg.bug(BUG_NO_FSYNC))?;
         let max_seen = acceptors.values().map(|s| s.promised.n).max().unwrap_or(0);
         let majority = cfg.majority();
         let prepare_quorum = if cfg.bug(BUG_NO_PREPARE_QUORUM) {
@@ -548,4 +586,48 @@ pub async fn run_node(cfg: NodeConfig) -> anyhow::Result<()> {
     let node = Paxos::new(cfg, net)?;
     tokio::spawn(crate::server::serve(listener, tx, timeout));
     node.run(rx).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str, n: u64) -> String {
+        let mut s = AcceptorState::default();
+        s.promised.n = n;
+        serde_json::to_string(&Record {
+            key: key.into(),
+            state: s,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn acceptor_state_survives_reopen_and_a_torn_tail_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{}\n{}\n{{\"key\":\"b\",\"pro",
+            record("a", 1),
+            record("a", 4)
+        );
+        std::fs::write(dir.path().join(AcceptorLog::NAME), text).unwrap();
+        let (_, state) = AcceptorLog::open(dir.path(), false).unwrap();
+        assert_eq!(state.len(), 1);
+        assert_eq!(state["a"].promised.n, 4);
+        // Compacted: the torn record is gone from the file.
+        let (_, again) = AcceptorLog::open(dir.path(), false).unwrap();
+        assert_eq!(again["a"].promised.n, 4);
+    }
+
+    #[test]
+    fn a_corrupt_record_before_the_last_is_an_error_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("{}\n{{garbage\n{}\n", record("a", 1), record("a", 2));
+        std::fs::write(dir.path().join(AcceptorLog::NAME), text).unwrap();
+        let err = match AcceptorLog::open(dir.path(), false) {
+            Ok(_) => panic!("a corrupt middle record must not load"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(err.contains(&format!("{}:2", AcceptorLog::NAME)), "{err}");
+    }
 }

@@ -266,6 +266,14 @@ pub trait DaemonCluster: Send + Sync {
     /// [`Cluster::teardown`]: heal, stop the nodes, collect their files and
     /// remove what the cluster created. Safe to call twice.
     fn tear_down(&self, run_dir: &Path) -> anyhow::Result<()>;
+    /// The nodes' data directories on faultline-diskfs, if mounted.
+    fn disks(&self) -> Option<&super::local_disks::Disks> {
+        None
+    }
+    /// [`Cluster::local_data_dir`].
+    fn data_dir_here(&self, _node: usize) -> Option<PathBuf> {
+        None
+    }
 }
 
 impl<T: DaemonCluster> Cluster for T {
@@ -299,5 +307,17 @@ impl<T: DaemonCluster> Cluster for T {
     }
     fn teardown(&self, run_dir: &Path) -> anyhow::Result<()> {
         self.tear_down(run_dir)
+    }
+    fn disk_fault(&self, node: usize, command: &str) -> anyhow::Result<String> {
+        match self.disks() {
+            Some(disks) => disks.command(node, command),
+            None => anyhow::bail!(
+                "node {}: its data directory is not on faultline-diskfs",
+                self.daemons().infos[node].name
+            ),
+        }
+    }
+    fn local_data_dir(&self, node: usize) -> Option<PathBuf> {
+        self.data_dir_here(node)
     }
 }

@@ -72,6 +72,8 @@ pub struct HostRun {
     pub bugs: Vec<String>,
     /// Start nodes under libfaketime (`--nemesis` includes `clock`).
     pub clock: bool,
+    /// Node data directories on faultline-diskfs (a disk fault is requested).
+    pub diskfs: bool,
 }
 
 /// Start a `netns` or `ssh` cluster.
@@ -95,7 +97,9 @@ pub fn start(
                 bugs: run.bugs.clone(),
                 clock: run.clock,
             };
-            Ok(Box::new(NetnsCluster::start(db, &opts)?))
+            Ok(Box::new(NetnsCluster::start_with_disks(
+                db, &opts, run.diskfs,
+            )?))
         }
         ClusterKind::Ssh => {
             if run.nodes.is_empty() || run.nodes.iter().all(|n| n.parse::<usize>().is_ok()) {

@@ -478,6 +478,10 @@ impl Cluster for LocalCluster {
         }
     }
 
+    fn local_data_dir(&self, node: usize) -> Option<PathBuf> {
+        Some(self.launches[node].data_dir.clone())
+    }
+
     fn disk_fault(&self, node: usize, command: &str) -> anyhow::Result<String> {
         match &self.disks {
             Some(disks) => disks.command(node, command),

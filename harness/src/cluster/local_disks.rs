@@ -1,6 +1,6 @@
-//! Node data directories on faultline-diskfs, for disk faults on a local
-//! cluster: each node's `data/` is a FUSE mount (served by this process)
-//! over `disk/` beside it, which holds what a power loss would keep.
+//! Node data directories on faultline-diskfs, for disk faults on a local or
+//! netns cluster: each node's `data/` is a FUSE mount (served by this
+//! process) over `disk/` beside it, which holds what a power loss would keep.
 
 use anyhow::{bail, Context};
 use faultline_diskfs::Mounted;
@@ -43,8 +43,12 @@ impl Disks {
         let Some(m) = m.as_ref() else {
             bail!("node {name}: its disk is already unmounted");
         };
-        m.command(cmd)
-            .with_context(|| format!("node {name}: {cmd}"))
+        let answer = m
+            .command(cmd)
+            .with_context(|| format!("node {name}: {cmd}"))?;
+        // In the run's log: what each fault did (and `status`'s counts).
+        tracing::info!("node {name}: diskfs {cmd}: {answer}");
+        Ok(answer)
     }
 
     /// Unmounts every node's disk (after the nodes stopped). Safe to call twice.

@@ -5,6 +5,7 @@
 //! implementation of [`Cluster`]. What to run on a node comes from a [`Db`]:
 //! the bundled targets, or a user's system described in a TOML file.
 
+pub mod corrupt;
 pub mod daemons;
 pub mod hosts;
 pub mod kind;
@@ -64,6 +65,11 @@ pub trait Cluster: Send + Sync {
             "node {}: this cluster kind does not run nodes on faultline-diskfs",
             self.nodes()[node].name
         )
+    }
+    /// The node's data directory as a path on this machine, when the
+    /// controller can reach its files (local and netns clusters).
+    fn local_data_dir(&self, _node: usize) -> Option<std::path::PathBuf> {
+        None
     }
 }
 

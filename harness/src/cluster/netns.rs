@@ -48,6 +48,8 @@ pub struct NetnsCluster {
     nodes: DaemonNodes,
     net: IptablesNet,
     torn_down: Mutex<bool>,
+    /// Each node's data directory on faultline-diskfs, for disk faults.
+    disks: Option<super::local_disks::Disks>,
 }
 
 fn ns_name(id: &str, i: usize) -> String {
@@ -65,6 +67,18 @@ fn sh(argv: &[&str]) -> anyhow::Result<String> {
 
 impl NetnsCluster {
     pub fn start(db: Arc<dyn Db>, opts: &NetnsOptions) -> anyhow::Result<Self> {
+        Self::start_with_disks(db, opts, false)
+    }
+
+    /// [`NetnsCluster::start`], with each node's data directory on
+    /// faultline-diskfs when `diskfs` (disk faults). The namespaces share
+    /// this machine's filesystem, so the controller mounts each from the
+    /// root namespace before the nodes start (`ip netns exec` copies it).
+    pub fn start_with_disks(
+        db: Arc<dyn Db>,
+        opts: &NetnsOptions,
+        diskfs: bool,
+    ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             unsafe { libc::geteuid() } == 0,
             "--cluster netns needs root (it creates network namespaces and iptables rules)"
@@ -146,7 +160,15 @@ impl NetnsCluster {
                 remote,
             });
         }
+        let disks = if diskfs {
+            let names: Vec<String> = slots.iter().map(|s| s.info.name.clone()).collect();
+            let dirs: Vec<PathBuf> = slots.iter().map(|s| s.daemon.cwd.clone()).collect();
+            Some(super::local_disks::Disks::mount(&names, &dirs)?)
+        } else {
+            None
+        };
         let cluster = NetnsCluster {
+            disks,
             nodes: DaemonNodes::new(slots, db.clone()),
             net: IptablesNet::new(hosts, &opts.run_id, false),
             torn_down: Mutex::new(false),
@@ -184,8 +206,16 @@ impl DaemonCluster for NetnsCluster {
         *done = true;
         let healed = self.net.heal();
         let stopped = self.nodes.stop_all();
+        // After the nodes stopped: nothing holds a file open on the disks.
+        let unmounted = self.disks.as_ref().map_or(Ok(()), |d| d.unmount_all());
         let destroyed = destroy(&self.id);
-        healed.and(stopped).and(destroyed)
+        healed.and(stopped).and(unmounted).and(destroyed)
+    }
+    fn disks(&self) -> Option<&super::local_disks::Disks> {
+        self.disks.as_ref()
+    }
+    fn data_dir_here(&self, node: usize) -> Option<PathBuf> {
+        Some(self.nodes.slots[node].launch.data_dir.clone())
     }
 }
 
@@ -425,6 +455,10 @@ pub fn remove_stale() -> anyhow::Result<Vec<String>> {
     let stale = stale_clusters();
     for id in &stale {
         tracing::info!("removing netns cluster {id} left by a dead run");
+        // And the diskfs mounts whose server died with that run.
+        if let Some(record) = super::registry::find(id) {
+            super::local_disks::unmount_leftover(&record.run_dir)?;
+        }
         destroy(id)?;
     }
     Ok(stale)

@@ -60,7 +60,7 @@ impl Target {
                 "no-fsync",
                 "membership-no-joint",
             ],
-            Target::PaxosRegister => &["no-prepare-quorum"],
+            Target::PaxosRegister => &["no-prepare-quorum", "no-fsync"],
             Target::Lock => &["no-fencing", "lease-by-local-clock"],
             Target::PrimaryBackup => &["promote-on-timeout"],
         }

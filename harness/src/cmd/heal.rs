@@ -128,6 +128,13 @@ fn heal_netns(args: &Args) -> anyhow::Result<()> {
             continue;
         }
         let rules = netns::heal_run(&run.id)?;
+        // Its diskfs mounts died with the controller: detach them.
+        if let Some(record) = registry::find(&run.id) {
+            let disks = crate::cluster::local_disks::unmount_leftover(&record.run_dir)?;
+            if !disks.is_empty() {
+                println!("run {}: unmounted the disks of{}", run.id, list(&disks));
+            }
+        }
         if args.stop_nodes {
             netns::destroy(&run.id)?;
             println!(

@@ -77,13 +77,24 @@ mod tests {
         let network: Vec<FaultKind> = FaultKind::ALL
             .iter()
             .copied()
-            .filter(|k| *k != FaultKind::PowerLoss)
+            .filter(|k| !k.plan().needs_disk() && *k != FaultKind::Corrupt)
             .collect();
         check_supported(&network, ClusterKind::Ssh).unwrap();
-        // Disks on faultline-diskfs are mounted on local clusters only.
-        check_supported(&[FaultKind::PowerLoss], ClusterKind::Local).unwrap();
-        let e = check_supported(&[FaultKind::PowerLoss], ClusterKind::Ssh).unwrap_err();
-        assert!(e.to_string().contains("--nemesis power-loss"), "{e}");
+        // Disks on faultline-diskfs are mounted by the controller: local and netns.
+        let disk: Vec<FaultKind> = FaultKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| k.plan().needs_disk())
+            .collect();
+        assert_eq!(disk.len(), 4, "{disk:?}");
+        check_supported(&disk, ClusterKind::Local).unwrap();
+        check_supported(&disk, ClusterKind::Netns).unwrap();
+        check_supported(&[FaultKind::Corrupt], ClusterKind::Netns).unwrap();
+        for kind in disk.into_iter().chain([FaultKind::Corrupt]) {
+            let e = check_supported(&[kind], ClusterKind::Ssh).unwrap_err();
+            assert!(e.to_string().contains(&format!("--nemesis {kind} ")), "{e}");
+            assert!(e.to_string().contains("--cluster ssh"), "{e}");
+        }
     }
 
     #[test]

@@ -287,6 +287,7 @@ fn start_cluster(
                 run_dir: run_dir.path.clone(),
                 bugs: spec.bugs.clone(),
                 clock,
+                diskfs: crate::nemesis::needs_disk(&spec.nemesis),
             };
             let cluster = crate::cluster::hosts::start(kind, &plan.hosts, &run, plan.db.clone())
                 .inspect_err(|e| run_dir.log(format!("cluster failed to start: {e:#}")))?;

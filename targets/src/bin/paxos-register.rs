@@ -4,7 +4,7 @@ use clap::Parser;
 use faultline_targets::config::{init_tracing, Args, NodeConfig};
 use faultline_targets::paxos;
 
-const BUGS: &[&str] = &[paxos::BUG_NO_PREPARE_QUORUM];
+const BUGS: &[&str] = &[paxos::BUG_NO_PREPARE_QUORUM, paxos::BUG_NO_FSYNC];
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {

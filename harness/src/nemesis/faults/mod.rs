@@ -92,6 +92,14 @@ fault_kinds! {
     PowerLoss = "power-loss" => power_loss::PowerLoss,
     /// Remove 1-2 voters from the configuration (raft-kv), add them back at the end.
     Membership = "membership" => membership::Membership,
+    /// A power loss in which the last unsynced write survives in part.
+    TornWrite = "torn-write" => torn_write::TornWrite,
+    /// The next fsync fails with EIO once and its pages are dropped.
+    FsyncError = "fsync-error" => fsync_error::FsyncError,
+    /// Writes fail with ENOSPC for a while.
+    DiskFull = "disk-full" => disk_full::DiskFull,
+    /// Kill some nodes, flip bits in or truncate one of their files, restart.
+    Corrupt = "corrupt" => corrupt::Corrupt,
 }
 
 impl FaultKind {
@@ -121,6 +129,47 @@ pub fn some_nodes(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     let mut v = idx[..count].to_vec();
     v.sort();
     v
+}
+
+/// One node, a majority, or all of them (a third of the time each), in node
+/// order: what a power loss aims at (a majority can lose what it acknowledged).
+pub fn one_majority_or_all(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    use rand::Rng;
+    let count = match rng.gen_range(0..3) {
+        0 => 1,
+        1 => n / 2 + 1,
+        _ => n,
+    };
+    pick(n, count, rng)
+}
+
+/// One node, a minority (1 to half), or all of them, in node order.
+pub fn one_minority_or_all(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    use rand::Rng;
+    match rng.gen_range(0..3) {
+        0 => pick(n, 1, rng),
+        1 => some_nodes(n, rng),
+        _ => (0..n).collect(),
+    }
+}
+
+fn pick(n: usize, count: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(rng);
+    let mut v = idx[..count].to_vec();
+    v.sort();
+    v
+}
+
+/// Where the disk faults (faultline-diskfs) cannot run, and why.
+pub fn disk_unsupported_on(cluster: ClusterKind) -> Option<&'static str> {
+    match cluster {
+        ClusterKind::Local | ClusterKind::Netns => None,
+        ClusterKind::Ssh => Some(
+            "faultline-diskfs is mounted by the controller, so only on local and netns clusters",
+        ),
+    }
 }
 
 /// Every link to and from one random node.

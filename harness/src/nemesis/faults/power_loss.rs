@@ -13,10 +13,7 @@ pub struct PowerLoss;
 
 impl FaultPlan for PowerLoss {
     fn unsupported_on(&self, cluster: ClusterKind) -> Option<&'static str> {
-        match cluster {
-            ClusterKind::Local => None,
-            _ => Some("faultline-diskfs is mounted on local clusters only so far"),
-        }
+        super::disk_unsupported_on(cluster)
     }
 
     fn needs_disk(&self) -> bool {
@@ -24,18 +21,7 @@ impl FaultPlan for PowerLoss {
     }
 
     fn run(&self, s: &Stepper, hold: Duration, rng: &mut ChaCha8Rng, until: &Until) {
-        use rand::seq::SliceRandom;
-        use rand::Rng;
-        let n = s.names().len();
-        let count = match rng.gen_range(0..3) {
-            0 => 1,
-            1 => n / 2 + 1,
-            _ => n,
-        };
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.shuffle(rng);
-        let mut nodes = idx[..count].to_vec();
-        nodes.sort();
+        let nodes = super::one_majority_or_all(s.names().len(), rng);
         s.hold(&Fault::PowerLoss(nodes), hold, until);
     }
 }
