@@ -53,7 +53,15 @@ impl Target {
     /// The known-bug switches the target understands.
     pub fn bugs(self) -> &'static [&'static str] {
         match self {
-            Target::RaftKv => &["stale-read", "forget-vote", "early-commit", "no-fsync"],
+            Target::RaftKv => &[
+                "stale-read",
+                "forget-vote",
+                "early-commit",
+                "no-fsync",
+                "txn-split",
+                "txn-stale-reads",
+                "txn-snapshot-isolation",
+            ],
             Target::PaxosRegister => &["no-prepare-quorum"],
             Target::Lock => &["no-fencing", "lease-by-local-clock"],
             Target::PrimaryBackup => &["promote-on-timeout"],
