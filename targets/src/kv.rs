@@ -292,4 +292,114 @@ mod tests {
             Admit::Answer(_)
         ));
     }
+
+    fn txn(value: Value) -> Request {
+        Request {
+            id: json!(1),
+            f: "txn".into(),
+            key: None,
+            value,
+        }
+    }
+
+    fn append(kv: &mut Kv, index: u64, req: &Request) -> Outcome {
+        let now = Instant::now();
+        match kv.admit(req, true, now) {
+            Admit::Append(cmd) => kv.apply(index, &cmd, now),
+            Admit::Answer(o) => o,
+        }
+    }
+
+    #[test]
+    fn a_txn_is_one_entry_and_reads_its_own_writes() {
+        let mut kv = Kv::default();
+        let t = txn(json!([
+            ["append", 1, 5],
+            ["r", 1, null],
+            ["w", 2, 7],
+            ["r", 2, null]
+        ]));
+        let Admit::Append(cmd) = kv.admit(&t, true, Instant::now()) else {
+            panic!("a txn goes through the log");
+        };
+        assert_eq!(
+            kv.query(&req("read", "1", Value::Null)),
+            Outcome::ok(Value::Null)
+        );
+        assert_eq!(
+            kv.apply(1, &cmd, Instant::now()),
+            Outcome::ok(json!([
+                ["append", 1, 5],
+                ["r", 1, [5]],
+                ["w", 2, 7],
+                ["r", 2, 7]
+            ]))
+        );
+        let mut copy = Kv::default();
+        copy.restore(&kv.snapshot());
+        assert_eq!(
+            append(
+                &mut copy,
+                2,
+                &txn(json!([["append", 1, 6], ["r", 1, null]]))
+            ),
+            Outcome::ok(json!([["append", 1, 6], ["r", 1, [5, 6]]]))
+        );
+        let Admit::Answer(Outcome::Fail { error, .. }) =
+            kv.admit(&txn(json!([["r", 1]])), true, Instant::now())
+        else {
+            panic!("a malformed txn is refused");
+        };
+        assert!(error.contains("micro-op 0"), "{error}");
+    }
+
+    #[test]
+    fn snapshot_isolation_reads_the_start_and_the_first_committer_wins() {
+        let mut kv = Kv::new(TxnBugs::from_names(&[
+            txn::BUG_TXN_SNAPSHOT_ISOLATION.into()
+        ]));
+        let now = Instant::now();
+        let admit = |kv: &mut Kv, v: Value| match kv.admit(&txn(v), true, now) {
+            Admit::Append(cmd) => cmd,
+            Admit::Answer(o) => panic!("{o:?}"),
+        };
+        // Both start from the same snapshot: the second writer of x loses,
+        // the writer of y alone wins though x changed under its read (skew).
+        let a = admit(&mut kv, json!([["r", "x", null], ["append", "x", 1]]));
+        let b = admit(&mut kv, json!([["r", "x", null], ["append", "x", 2]]));
+        let c = admit(&mut kv, json!([["r", "x", null], ["append", "y", 3]]));
+        assert_eq!(
+            kv.apply(1, &a, now),
+            Outcome::ok(json!([["r", "x", null], ["append", "x", 1]]))
+        );
+        assert_eq!(kv.apply(2, &b, now), Outcome::fail("conflict"));
+        assert_eq!(
+            kv.apply(3, &c, now),
+            Outcome::ok(json!([["r", "x", null], ["append", "y", 3]]))
+        );
+        assert_eq!(
+            kv.query(&req("read", "x", Value::Null)),
+            Outcome::ok(json!([1]))
+        );
+    }
+
+    #[test]
+    fn stale_reads_answer_read_only_txns_anywhere_and_split_splits() {
+        let mut kv = Kv::new(TxnBugs::from_names(&[
+            txn::BUG_TXN_STALE_READS.into(),
+            txn::BUG_TXN_SPLIT.into(),
+        ]));
+        let read = txn(json!([["r", 1, null]]));
+        let Admit::Answer(o) = kv.admit(&read, false, Instant::now()) else {
+            panic!("answered by a follower");
+        };
+        assert_eq!(o, Outcome::ok(json!([["r", 1, null]])));
+        let write = txn(json!([["append", 1, 1], ["r", 1, null]]));
+        assert!(matches!(
+            kv.admit(&write, false, Instant::now()),
+            Admit::Append(_)
+        ));
+        assert_eq!(kv.split(&write).map(|p| p.len()), Some(2));
+        assert!(Kv::default().split(&write).is_none());
+    }
 }
