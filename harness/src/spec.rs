@@ -3,6 +3,7 @@
 use crate::cluster::ClusterKind;
 use crate::nemesis::FaultKind;
 use faultline_checkers::models::ModelKind;
+use faultline_checkers::txn::ConsistencyModel;
 use faultline_workloads::WorkloadKind;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,10 @@ pub struct TestSpec {
     /// The checker model for linearizability, if any.
     #[serde(default)]
     pub model: Option<ModelKind>,
+    /// Consistency models a transactional workload's history must satisfy
+    /// (empty: strict-serializable).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consistency_models: Vec<ConsistencyModel>,
     /// Known-bug switches passed to the target.
     #[serde(default)]
     pub bugs: Vec<String>,

@@ -57,6 +57,22 @@ pub trait StateMachine: Send + 'static {
     fn is_query(&self, req: &Request) -> bool;
     fn query(&self, req: &Request) -> Outcome;
     fn apply(&mut self, index: u64, cmd: &Value, now: Instant) -> Outcome;
+    /// A request the node runs as several requests, one after the other
+    /// (raft-kv's `txn-split` bug); `None` for one that runs as itself.
+    fn split(&self, _req: &Request) -> Option<Vec<Request>> {
+        None
+    }
+    /// The answer to a split request from its parts' outcomes, in order (the
+    /// parts stop at the first that is not `ok`).
+    fn join(_req: &Request, outcomes: Vec<Outcome>) -> Outcome
+    where
+        Self: Sized,
+    {
+        outcomes
+            .into_iter()
+            .last()
+            .unwrap_or_else(|| Outcome::fail("bad-request"))
+    }
     /// Called when this node becomes leader.
     fn on_leader(&mut self, _now: Instant) {}
     fn snapshot(&self) -> Value;

@@ -2,12 +2,14 @@
 //!
 //! A generator ([`generator::Gen`]) produces the ops one client worker performs;
 //! generators compose (mix, limit, stagger, phases, per-key independence). A
-//! workload ([`Workload`]) is one file (`register`, `kv`, `set`, `lock`): its
+//! workload ([`Workload`]) is one file (`register`, `kv`, `set`, `lock`,
+//! `list-append`, `rw-register`; the txn generator they share is txn.rs): its
 //! generators, its final reads, its checkers and model; the `workloads!`
 //! list below registers each by name ([`WorkloadKind`]). All randomness comes from a seeded
 //! [`rand_chacha::ChaCha8Rng`], so the same `--seed` gives the same ops.
 
 pub mod generator;
+pub mod txn;
 #[macro_use]
 pub mod kind;
 pub mod workload;
@@ -26,4 +28,8 @@ workloads! {
     Set = "set" => set::Set,
     /// Clients acquiring, renewing and releasing one lock.
     Lock = "lock" => lock::Lock,
+    /// Txns of appends to lists and reads of whole lists (Elle-style check).
+    ListAppend = "list-append" => list_append::ListAppend,
+    /// Txns of writes and reads of registers (Elle-style check).
+    RwRegister = "rw-register" => rw_register::RwRegister,
 }

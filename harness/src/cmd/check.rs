@@ -83,6 +83,8 @@ struct SpecFields {
     workload: Option<String>,
     #[serde(default)]
     model: Option<String>,
+    #[serde(default)]
+    consistency_models: Vec<String>,
 }
 
 pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
@@ -227,12 +229,30 @@ fn plan(
             ..linearizability::Options::default()
         },
         txn: txn::Options {
-            models: args.consistency_models.clone(),
+            models: consistency_models(args, input)?,
             ..txn::Options::default()
         },
     };
     args.budget.apply(&mut opts.linearizability, None)?;
     Ok((checkers, opts))
+}
+
+/// The flag's models, else the ones the run was tested for (`test.json`).
+fn consistency_models(args: &Args, input: &Input) -> anyhow::Result<Vec<ConsistencyModel>> {
+    if !args.consistency_models.is_empty() {
+        return Ok(args.consistency_models.clone());
+    }
+    let names = input.spec.iter().flat_map(|s| &s.consistency_models);
+    names
+        .map(|name| {
+            serde_json::from_value(serde_json::Value::String(name.clone())).map_err(|_| {
+                bad_input(format!(
+                    "{}: consistency model {name:?} is not known",
+                    input.history.with_file_name("test.json").display()
+                ))
+            })
+        })
+        .collect()
 }
 
 fn txn_checker(w: TxnWorkload) -> CheckerKind {

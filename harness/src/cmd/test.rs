@@ -92,6 +92,15 @@ pub struct Args {
     /// after an invalid or unknown one; logs are always kept).
     #[arg(long)]
     pub keep_data: bool,
+    /// Consistency models a transactional workload's history must satisfy,
+    /// comma separated (default strict-serializable), as in `check`.
+    #[arg(
+        long = "consistency-models",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "M,.."
+    )]
+    pub consistency_models: Vec<faultline_checkers::txn::ConsistencyModel>,
     #[command(flatten)]
     pub budget: check::Budget,
 }
@@ -196,6 +205,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         params: system
             .as_ref()
             .map_or_else(|| args.sets.clone(), UserSystem::settings),
+        consistency_models: args.consistency_models.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         // Each run gets its own id (run::run_one).
         run_id: String::new(),

@@ -121,11 +121,27 @@ pub fn check_workload(
     default_timeout: Option<Duration>,
     source: &Path,
 ) -> anyhow::Result<Checked> {
+    check_workload_for(workload, &[], history, budget, default_timeout, source)
+}
+
+/// [`check_workload`], with the consistency models a transactional
+/// workload's history must satisfy (empty: the default).
+pub fn check_workload_for(
+    workload: &dyn faultline_workloads::Workload,
+    consistency_models: &[faultline_checkers::txn::ConsistencyModel],
+    history: &History,
+    budget: &Budget,
+    default_timeout: Option<Duration>,
+    source: &Path,
+) -> anyhow::Result<Checked> {
     let mut opts = registry::Options {
         model: workload.model(),
         initial: None,
         linearizability: Default::default(),
-        txn: Default::default(),
+        txn: faultline_checkers::txn::Options {
+            models: consistency_models.to_vec(),
+            ..Default::default()
+        },
     };
     budget.apply(&mut opts.linearizability, default_timeout)?;
     Ok(run_checkers(workload.checkers(), history, &opts, source))

@@ -228,8 +228,9 @@ fn run_one(
     run_dir.log("nodes stopped; checking");
 
     let history = recorder.finish()?;
-    let checked = check::check_workload(
+    let checked = check::check_workload_for(
         &*workload,
+        &spec.consistency_models,
         &history,
         &plan.budget,
         Some(DEFAULT_CHECK_TIMEOUT),

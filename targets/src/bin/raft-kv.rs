@@ -1,8 +1,10 @@
-//! raft-kv: a replicated key-value store on Raft (read, write, cas, set add).
+//! raft-kv: a replicated key-value store on Raft (read, write, cas, set add,
+//! list append, transactions).
 
 use clap::Parser;
 use faultline_targets::config::{init_tracing, Args, NodeConfig};
-use faultline_targets::{kv::Kv, raft};
+use faultline_targets::kv::{txn, Kv, TxnBugs};
+use faultline_targets::raft;
 
 const BUGS: &[&str] = &[
     raft::BUG_STALE_READ,
@@ -10,6 +12,9 @@ const BUGS: &[&str] = &[
     raft::BUG_EARLY_COMMIT,
     raft::BUG_NO_FSYNC,
     raft::BUG_MEMBERSHIP_NO_JOINT,
+    txn::BUG_TXN_SPLIT,
+    txn::BUG_TXN_STALE_READS,
+    txn::BUG_TXN_SNAPSHOT_ISOLATION,
 ];
 
 /// Exit code for bad input: flags, or a data dir that cannot be loaded.
@@ -23,7 +28,8 @@ async fn main() {
     let started = async {
         let cfg = NodeConfig::from_args(args, BUGS)?;
         tracing::info!(id = %cfg.id, listen = %cfg.listen, bugs = ?cfg.bugs, "raft-kv starting");
-        raft::Node::open(cfg, Kv::default()).await
+        let kv = Kv::new(TxnBugs::from_names(&cfg.bugs));
+        raft::Node::open(cfg, kv).await
     };
     let node = match started.await {
         Ok(node) => node,

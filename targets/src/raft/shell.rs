@@ -71,7 +71,11 @@ impl<S: StateMachine> Node<S> {
         } = self;
         let net = Outbound::<Msg>::start(&cfg.id, &cfg.peers);
         let (tx, mut inbox) = mpsc::channel(crate::server::INBOX);
-        tokio::spawn(crate::server::serve(listener, tx, cfg.request_timeout));
+        tokio::spawn(crate::server::serve(
+            listener,
+            tx.clone(),
+            cfg.request_timeout,
+        ));
 
         let tick = (cfg.heartbeat / 2).max(Duration::from_millis(5));
         let mut ticker = tokio::time::interval(tick);
@@ -80,11 +84,11 @@ impl<S: StateMachine> Node<S> {
             tokio::select! {
                 ev = inbox.recv() => {
                     let Some(ev) = ev else { return Ok(()) };
-                    handle(&mut core, ev);
+                    handle(&mut core, ev, &tx);
                     // Drain what else is queued: one fsync for the whole batch.
                     for _ in 0..4096 {
                         match inbox.try_recv() {
-                            Ok(ev) => handle(&mut core, ev),
+                            Ok(ev) => handle(&mut core, ev, &tx),
                             Err(_) => break,
                         }
                     }
@@ -111,10 +115,43 @@ impl<S: StateMachine> Node<S> {
     }
 }
 
-fn handle<S: StateMachine>(core: &mut Core<S, oneshot::Sender<Outcome>>, ev: Event<Msg>) {
+fn handle<S: StateMachine>(
+    core: &mut Core<S, oneshot::Sender<Outcome>>,
+    ev: Event<Msg>,
+    inbox: &mpsc::Sender<Event<Msg>>,
+) {
     let now = Instant::now();
     match ev {
         Event::Peer(from, msg) => core.step(&from, msg, now),
-        Event::Client(req, reply) => core.client(req, reply, now),
+        Event::Client(req, reply) => match core.state_machine().split(&req) {
+            Some(parts) => {
+                tokio::spawn(run_split::<S>(req, parts, inbox.clone(), reply));
+            }
+            None => core.client(req, reply, now),
+        },
     }
+}
+
+/// Runs a split request's parts through this node's inbox one after the
+/// other, as a client would send them, and answers with their join.
+async fn run_split<S: StateMachine>(
+    req: crate::wire::Request,
+    parts: Vec<crate::wire::Request>,
+    inbox: mpsc::Sender<Event<Msg>>,
+    reply: oneshot::Sender<Outcome>,
+) {
+    let mut outcomes = Vec::with_capacity(parts.len());
+    for part in parts {
+        let (tx, rx) = oneshot::channel();
+        if inbox.send(Event::Client(part, tx)).await.is_err() {
+            break;
+        }
+        let Ok(o) = rx.await else { break };
+        let ok = matches!(o, Outcome::Ok(_));
+        outcomes.push(o);
+        if !ok {
+            break;
+        }
+    }
+    let _ = reply.send(S::join(&req, outcomes));
 }
