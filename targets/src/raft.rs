@@ -54,6 +54,11 @@ pub trait StateMachine: Send + 'static {
     fn apply(&mut self, index: u64, cmd: &Value, now: Instant) -> Outcome;
     /// Called when this node becomes leader.
     fn on_leader(&mut self, _now: Instant) {}
+    /// Commands the leader appends on its own, asked every tick while this
+    /// node leads (the dispatcher's assignments); none by default.
+    fn propose(&mut self, _now: Instant) -> Vec<Value> {
+        Vec::new()
+    }
     fn snapshot(&self) -> Value;
     fn restore(&mut self, data: &Value);
 }

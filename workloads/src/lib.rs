@@ -26,4 +26,6 @@ workloads! {
     Set = "set" => set::Set,
     /// Clients acquiring, renewing and releasing one lock.
     Lock = "lock" => lock::Lock,
+    /// Unique enqueues and dequeues on one queue, and a final drain.
+    Queue = "queue" => queue::Queue,
 }
