@@ -12,6 +12,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
+/// The share of enqueues among a client's ops.
+const ENQUEUE_SHARE: f64 = 0.75;
+
 #[derive(Default)]
 pub struct Queue;
 
@@ -36,7 +39,11 @@ impl Workload for Queue {
 }
 
 /// Enqueues of unique items (worker w enqueues w*10^9 + 0, 1, 2, ...) and
-/// dequeues, half and half, so the queue stays short.
+/// dequeues, three to one. A dequeue sent to a leader cut off from the
+/// majority hangs until it times out (`info`), and each such dequeue may
+/// have taken one item unseen; with enqueues the larger share, a client
+/// gets several acknowledged enqueues in before it hangs, so lost items
+/// outnumber what the indeterminate dequeues could hide.
 struct QueueClient {
     next: u64,
 }
@@ -51,7 +58,7 @@ impl QueueClient {
 
 impl Gen for QueueClient {
     fn next(&mut self, rng: &mut ChaCha8Rng) -> Option<OpSpec> {
-        Some(if rng.gen_bool(0.5) {
+        Some(if rng.gen_bool(ENQUEUE_SHARE) {
             self.next += 1;
             OpSpec::new("enqueue", None, json!(self.next - 1))
         } else {
@@ -81,6 +88,6 @@ mod tests {
                 }
             }
         }
-        assert!(dequeues > 50 && seen.len() > 50, "{dequeues} {}", seen.len());
+        assert!(dequeues > 30 && seen.len() > 150, "{dequeues} {}", seen.len());
     }
 }

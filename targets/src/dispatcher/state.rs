@@ -206,7 +206,7 @@ impl StateMachine for Dispatcher {
                     // first drops it, and one cut off from the majority
                     // appends it to a log that will be overwritten.
                     self.unlogged.push(cmd);
-                    return Admit::Answer(Outcome::done());
+                    return Admit::Answer(Outcome::ok(req.value.clone()));
                 }
                 Admit::Append(cmd)
             }
@@ -248,12 +248,13 @@ impl StateMachine for Dispatcher {
             Some("submit") => {
                 let value = cmd["task"].clone();
                 self.state.tasks.entry(key_of(&value)).or_insert(Task {
-                    value,
+                    value: value.clone(),
                     worker: None,
                     epoch: 0,
                     done: false,
                 });
-                Outcome::done()
+                // The item back, so the history's ack names it.
+                Outcome::ok(value)
             }
             Some("assign") => self.apply_assign(cmd),
             Some("complete") => self.apply_complete(cmd),

@@ -55,7 +55,7 @@ fn tasks_go_to_the_least_loaded_live_worker_and_results_are_taken_once() {
     poll(&mut d, "n1", t0);
     poll(&mut d, "n2", t0);
     for v in 1..=4 {
-        assert_eq!(call(&mut d, "enqueue", json!(v), t0), Outcome::done());
+        assert_eq!(call(&mut d, "enqueue", json!(v), t0), Outcome::ok(json!(v)));
     }
     assert_eq!(tick(&mut d, t0).len(), 4);
     let (a, b) = (poll(&mut d, "n1", t0), poll(&mut d, "n2", t0));
@@ -132,7 +132,7 @@ fn ack_before_replicate_answers_before_the_log_and_loses_it_with_the_lead() {
     );
     assert!(matches!(
         d.admit(&req("enqueue", json!(1)), true, t0),
-        Admit::Answer(Outcome::Ok(None))
+        Admit::Answer(Outcome::Ok(Some(_)))
     ));
     // The lead is lost before the next tick: the acknowledged task is gone.
     assert!(matches!(
