@@ -83,8 +83,8 @@ fn caught(args: &[&str], seeds: std::ops::RangeInclusive<u64>) -> Result<Run, St
     Err(outs.join("\n"))
 }
 
-/// The ok completion of `f` with `value`'s op, searched by its invoke.
-fn completion_of<'a>(history: &'a [Value], index: u64) -> &'a Value {
+/// The completion of the op invoked at history line `index`.
+fn completion_of(history: &[Value], index: u64) -> &Value {
     let invoke = &history[index as usize];
     history[index as usize + 1..]
         .iter()
