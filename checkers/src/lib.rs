@@ -10,6 +10,7 @@ pub mod linearizability;
 pub mod lock;
 pub mod models;
 pub mod pairs;
+pub mod queue;
 pub mod registry;
 pub mod set;
 pub mod stats;

@@ -7,7 +7,7 @@
 use crate::history::History;
 use crate::models::ModelKind;
 use crate::verdict::{CheckResult, Verdict};
-use crate::{anomaly, linearizability, lock, set, txn};
+use crate::{anomaly, linearizability, lock, queue, set, txn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -27,15 +27,18 @@ pub enum CheckerKind {
     ListAppend,
     /// Transactional isolation of rw-register txns (Elle-style).
     RwRegister,
+    /// Every acknowledged enqueue taken exactly once (Jepsen's total-queue).
+    Queue,
 }
 
 impl CheckerKind {
-    pub const ALL: [CheckerKind; 5] = [
+    pub const ALL: [CheckerKind; 6] = [
         CheckerKind::Linearizable,
         CheckerKind::Set,
         CheckerKind::Lock,
         CheckerKind::ListAppend,
         CheckerKind::RwRegister,
+        CheckerKind::Queue,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +48,7 @@ impl CheckerKind {
             CheckerKind::Lock => "lock",
             CheckerKind::ListAppend => "list-append",
             CheckerKind::RwRegister => "rw-register",
+            CheckerKind::Queue => "queue",
         }
     }
 
@@ -115,6 +119,7 @@ fn run(checker: CheckerKind, history: &History, opts: &Options) -> Result<CheckR
         CheckerKind::Lock => lock::check(history),
         CheckerKind::ListAppend => txn::check(history, txn::TxnWorkload::ListAppend, &opts.txn),
         CheckerKind::RwRegister => txn::check(history, txn::TxnWorkload::RwRegister, &opts.txn),
+        CheckerKind::Queue => queue::check(history),
     }
 }
 

@@ -130,9 +130,9 @@ mod tests {
             e.contains("isolate-leader") && e.contains("loss") && e.contains("none"),
             "{e}"
         );
-        let e = parse(&["--workload", "queue"]).unwrap_err().to_string();
+        let e = parse(&["--workload", "bank"]).unwrap_err().to_string();
         assert!(
-            e.contains("queue") && e.contains("register, kv, set, lock"),
+            e.contains("bank") && e.contains("register, kv, set, lock, queue"),
             "{e}"
         );
         let e = parse(&["--cluster", "k8s"]).unwrap_err().to_string();

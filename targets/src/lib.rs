@@ -4,11 +4,13 @@
 //! [`raft`] module with different state machines ([`kv`], [`lock`]);
 //! `paxos-register` runs [`paxos`] (CASPaxos per key); `primary-backup` runs
 //! [`primary_backup`] (a primary that streams its log to backups, with
-//! failover) on the same [`kv`] state. All of them speak the
+//! failover) on the same [`kv`] state; `dispatcher` runs [`dispatcher`] (task
+//! assignment to workers, on [`raft`]). All of them speak the
 //! newline-JSON op protocol of [`wire`] and exchange one-way peer messages over
 //! [`transport`].
 
 pub mod config;
+pub mod dispatcher;
 pub mod kv;
 pub mod lock;
 pub mod paxos;

@@ -75,6 +75,11 @@ pub trait StateMachine: Send + 'static {
     }
     /// Called when this node becomes leader.
     fn on_leader(&mut self, _now: Instant) {}
+    /// Commands the leader appends on its own, asked every tick while this
+    /// node leads (the dispatcher's assignments); none by default.
+    fn propose(&mut self, _now: Instant) -> Vec<Value> {
+        Vec::new()
+    }
     fn snapshot(&self) -> Value;
     fn restore(&mut self, data: &Value);
 }

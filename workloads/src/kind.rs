@@ -88,7 +88,7 @@ mod tests {
                 serde_json::json!(kind.name())
             );
         }
-        let e = "queue".parse::<WorkloadKind>().unwrap_err();
+        let e = "bank".parse::<WorkloadKind>().unwrap_err();
         assert!(e.contains("register, kv, set, lock"), "{e}");
     }
 }

@@ -32,4 +32,6 @@ workloads! {
     ListAppend = "list-append" => list_append::ListAppend,
     /// Txns of writes and reads of registers (Elle-style check).
     RwRegister = "rw-register" => rw_register::RwRegister,
+    /// Unique enqueues and dequeues on one queue, and a final drain.
+    Queue = "queue" => queue::Queue,
 }

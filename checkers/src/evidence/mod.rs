@@ -42,6 +42,13 @@ pub enum CheckerEvidence {
     Set(SetEvidence),
     Lock(LockEvidence),
     Txn(TxnEvidence),
+    Queue(QueueEvidence),
+}
+
+impl From<QueueEvidence> for Evidence {
+    fn from(e: QueueEvidence) -> Self {
+        Evidence::Checker(CheckerEvidence::Queue(e))
+    }
 }
 
 impl From<TxnEvidence> for Evidence {
@@ -86,6 +93,13 @@ impl Evidence {
     pub fn txn(&self) -> Option<&TxnEvidence> {
         match self {
             Evidence::Checker(CheckerEvidence::Txn(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    pub fn queue(&self) -> Option<&QueueEvidence> {
+        match self {
+            Evidence::Checker(CheckerEvidence::Queue(e)) => Some(e),
             _ => None,
         }
     }
@@ -243,6 +257,50 @@ pub struct Elements {
     pub count: usize,
     /// At most the first 50.
     pub shown: Vec<Value>,
+}
+
+// ---- queue ----------------------------------------------------------------
+
+/// What became of a queue's items (checkers/src/queue.rs).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueEvidence {
+    /// Distinct items some client tried to enqueue.
+    pub attempted: usize,
+    pub acknowledged: usize,
+    pub indeterminate: usize,
+    pub failed: usize,
+    /// Items returned by ok dequeues and drains, counting repeats.
+    pub taken: usize,
+    /// Ok drains.
+    pub drains: usize,
+    /// Dequeues that may have taken one item unseen (`info` or open).
+    pub in_doubt_dequeues: usize,
+    /// Drains that may have taken any items unseen.
+    pub in_doubt_drains: usize,
+    pub lost: QueueItems,
+    pub duplicated: QueueItems,
+    pub unexpected: QueueItems,
+    pub recovered: QueueItems,
+}
+
+/// Items of one kind: how many, and the first few with their ops.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueItems {
+    pub count: usize,
+    /// At most the first 50.
+    pub shown: Vec<QueueItem>,
+}
+
+/// One item and the ops that enqueued and took it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueItem {
+    pub value: Value,
+    /// Invocation index of its (best) enqueue, if any was attempted.
+    pub enqueue: Option<u64>,
+    /// Index of that enqueue's `ok` completion: the acknowledgement.
+    pub ack: Option<u64>,
+    /// Invocation indexes of the dequeues and drains that returned it.
+    pub taken_by: Vec<u64>,
 }
 
 // ---- lock -----------------------------------------------------------------

@@ -106,6 +106,32 @@ pub fn render_text(result: &CheckResult) -> String {
                 }
             }
         }
+        Evidence::Checker(CheckerEvidence::Queue(e)) if result.verdict == Verdict::Invalid => {
+            for (what, items) in [
+                ("lost", &e.lost),
+                ("duplicated", &e.duplicated),
+                ("unexpected", &e.unexpected),
+            ] {
+                for i in items.shown.iter().take(5) {
+                    let ack = i
+                        .ack
+                        .map_or(String::new(), |a| format!(", acknowledged by op {a}"));
+                    let enq = i
+                        .enqueue
+                        .map_or("never enqueued".into(), |e| format!("enqueue op {e}"));
+                    writeln!(
+                        out,
+                        "  {what} {}: {enq}{ack}, taken by ops {:?}",
+                        compact(&i.value),
+                        i.taken_by
+                    )
+                    .unwrap();
+                }
+                if items.count > 5 {
+                    writeln!(out, "  ... {} {what} in all", items.count).unwrap();
+                }
+            }
+        }
         Evidence::Checker(CheckerEvidence::Lock(e)) if result.verdict == Verdict::Invalid => {
             for o in e.overlaps.iter().take(5) {
                 writeln!(

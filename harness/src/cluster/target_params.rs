@@ -47,7 +47,7 @@ impl Target {
     pub fn params(self) -> &'static [Param] {
         match self {
             Target::PrimaryBackup => PRIMARY_BACKUP,
-            Target::RaftKv | Target::PaxosRegister | Target::Lock => &[],
+            Target::RaftKv | Target::PaxosRegister | Target::Lock | Target::Dispatcher => &[],
         }
     }
 

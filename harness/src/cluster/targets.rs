@@ -21,14 +21,17 @@ pub enum Target {
     /// A primary that streams its log to backups, with failover
     /// (`--set replication=sync|async`).
     PrimaryBackup,
+    /// A task dispatcher on Raft with a worker in every node (queue workload).
+    Dispatcher,
 }
 
 impl Target {
-    pub const ALL: [Target; 4] = [
+    pub const ALL: [Target; 5] = [
         Target::RaftKv,
         Target::PaxosRegister,
         Target::Lock,
         Target::PrimaryBackup,
+        Target::Dispatcher,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +40,7 @@ impl Target {
             Target::PaxosRegister => "paxos-register",
             Target::Lock => "lock",
             Target::PrimaryBackup => "primary-backup",
+            Target::Dispatcher => "dispatcher",
         }
     }
 
@@ -47,6 +51,7 @@ impl Target {
             Target::PaxosRegister => "paxos-register",
             Target::Lock => "lock-service",
             Target::PrimaryBackup => "primary-backup",
+            Target::Dispatcher => "dispatcher",
         }
     }
 
@@ -66,6 +71,7 @@ impl Target {
             Target::PaxosRegister => &["no-prepare-quorum", "no-fsync"],
             Target::Lock => &["no-fencing", "lease-by-local-clock"],
             Target::PrimaryBackup => &["promote-on-timeout"],
+            Target::Dispatcher => &["no-fencing", "ack-before-replicate"],
         }
     }
 
@@ -73,6 +79,7 @@ impl Target {
     pub fn default_workload(self) -> WorkloadKind {
         match self {
             Target::Lock => WorkloadKind::Lock,
+            Target::Dispatcher => WorkloadKind::Queue,
             Target::RaftKv | Target::PaxosRegister | Target::PrimaryBackup => {
                 WorkloadKind::Register
             }

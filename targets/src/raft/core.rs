@@ -274,6 +274,11 @@ impl<S: StateMachine, T> Core<S, T> {
                 self.broadcast_append();
             }
             self.check_quorum();
+            if self.role == Role::Leader {
+                for cmd in self.sm.propose(now) {
+                    self.append_local(cmd);
+                }
+            }
         } else if now >= self.election_deadline {
             self.start_election();
         } else if self.role == Role::Candidate
