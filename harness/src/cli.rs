@@ -132,7 +132,8 @@ mod tests {
         );
         let e = parse(&["--workload", "bank"]).unwrap_err().to_string();
         assert!(
-            e.contains("bank") && e.contains("register, kv, set, lock, queue"),
+            e.contains("bank")
+                && e.contains("register, kv, set, lock, list-append, rw-register, queue"),
             "{e}"
         );
         let e = parse(&["--cluster", "k8s"]).unwrap_err().to_string();

@@ -281,12 +281,27 @@ fn lock_no_fencing_is_caught() {
 #[test]
 fn unknown_workload_is_bad_input_naming_the_flag() {
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["test", "--workload", "queue"])
+        .args(["test", "--workload", "bank"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(254));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--workload") && err.contains("queue"), "{err}");
+    assert!(err.contains("--workload") && err.contains("bank"), "{err}");
+}
+
+#[test]
+fn a_workload_the_target_does_not_implement_is_bad_input() {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--target", "raft-kv", "--workload", "queue"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(254));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--workload queue: --target raft-kv does not implement its ops")
+            && err.contains("list-append"),
+        "{err}"
+    );
 }
 
 #[test]

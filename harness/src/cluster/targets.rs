@@ -86,6 +86,36 @@ impl Target {
         }
     }
 
+    /// The workloads whose ops this target implements: a run of any other
+    /// would see every op refused (`unknown-op`) and pass vacuously.
+    pub fn workloads(self) -> Vec<WorkloadKind> {
+        use WorkloadKind::*;
+        match self {
+            Target::Lock => vec![Lock],
+            Target::Dispatcher => vec![Queue],
+            Target::PaxosRegister => vec![Register, Kv],
+            Target::RaftKv | Target::PrimaryBackup => WorkloadKind::ALL
+                .iter()
+                .copied()
+                .filter(|w| !matches!(w, Lock | Queue))
+                .collect(),
+        }
+    }
+
+    /// Checks `--workload` against [`Target::workloads`] before anything
+    /// starts.
+    pub fn check_workload(self, workload: WorkloadKind) -> anyhow::Result<()> {
+        if self.workloads().contains(&workload) {
+            return Ok(());
+        }
+        let known: Vec<String> = self.workloads().iter().map(|w| w.to_string()).collect();
+        Err(bad_input(format!(
+            "--workload {workload}: --target {} does not implement its ops; its workloads: {}",
+            self.name(),
+            known.join(", ")
+        )))
+    }
+
     /// Checks `--bug` switches before anything starts: an unknown one is bad
     /// input naming the switches this target knows.
     pub fn check_bugs(self, bugs: &[String]) -> anyhow::Result<()> {

@@ -113,6 +113,7 @@ fn validate(args: &Args) -> anyhow::Result<WorkloadKind> {
     if args.system.is_none() {
         args.target.check_bugs(&args.bugs)?;
         args.target.check_sets(&args.sets)?;
+        args.target.check_workload(workload)?;
     }
     nemesis::check_supported(&crate::cli::fault_kinds(&args.nemesis), args.cluster)?;
     if args.nodes.as_ref().is_some_and(|n| n.count() == 0) {
