@@ -195,8 +195,13 @@ mod tests {
         }
         let _reap = Reap(pid);
         assert_eq!(d.pid(&remote).unwrap(), Some(pid));
-        // It is a session leader: its own session id.
-        assert_eq!(unsafe { libc::getsid(pid as i32) }, pid as i32);
+        // It becomes a session leader (its own session id) once `setsid`
+        // has run, which may be just after `start` returns its PID.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while unsafe { libc::getsid(pid as i32) } != pid as i32 {
+            assert!(Instant::now() < deadline, "{pid} never led its own session");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::fs::read_to_string(dir.path().join("stdout.log")).unwrap_or_default()
             != "hello there\n"
