@@ -1,16 +1,18 @@
 //! One-way cuts act on the sender's bytes whichever side dialed: on a pair of
 //! nodes where n2 dials n1 and n1 writes back into that connection (as etcd's
 //! peer streams do), cutting n1 -> n2 leaves n2 with nothing from n1 while n1
-//! still hears n2, on the local proxies and on netns (iptables). Bytes are
-//! counted per direction by the nodes themselves.
+//! still hears n2, on the local proxies, on netns and on SSH hosts
+//! (iptables). Bytes are counted per direction by the nodes themselves.
 
 #[path = "support/netfaults.rs"]
 mod support;
 
 use faultline::cluster::local::LocalCluster;
 use faultline::cluster::netns::{NetnsCluster, NetnsOptions};
+use faultline::cluster::ssh::{SshCluster, SshOptions};
 use faultline::cluster::{Cluster, Db, NodeLaunch};
 use faultline::net::{Grudge, NetFault};
+use faultline::remote::ssh::SshConfig;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -158,9 +160,17 @@ fn stream(conn: TcpStream, mut reader: BufReader<TcpStream>, peer: &str, counts:
     let _ = w.join();
 }
 
+/// Where each node's data directory is (clusters lay them out differently).
+type DataDirs<'a> = &'a dyn Fn(&str) -> PathBuf;
+
+/// The layout of local and netns clusters: `<run dir>/nodes/<node>/data`.
+fn run_dir_layout(dir: &Path) -> impl Fn(&str) -> PathBuf + '_ {
+    move |node| dir.join("nodes").join(node).join("data")
+}
+
 /// A node's counts file, read whole: (seq, "tcp n1" -> bytes).
-fn read_counts(dir: &Path, node: &str) -> Option<(u64, BTreeMap<String, u64>)> {
-    let text = std::fs::read_to_string(dir.join("nodes").join(node).join("data/counts")).ok()?;
+fn read_counts(dir: DataDirs, node: &str) -> Option<(u64, BTreeMap<String, u64>)> {
+    let text = std::fs::read_to_string(dir(node).join("counts")).ok()?;
     let mut lines = text.lines();
     let seq = lines.next()?.strip_prefix("seq ")?.parse().ok()?;
     let mut counts = BTreeMap::new();
@@ -173,7 +183,7 @@ fn read_counts(dir: &Path, node: &str) -> Option<(u64, BTreeMap<String, u64>)> {
 
 /// What `node` has received so far on `key` (`tcp n1`), as of a counts file
 /// written after this call began (so nothing received before is missing).
-fn received(dir: &Path, node: &str, key: &str) -> u64 {
+fn received(dir: DataDirs, node: &str, key: &str) -> u64 {
     let start = read_counts(dir, node).map_or(0, |(seq, _)| seq);
     let mut got = None;
     assert!(
@@ -192,7 +202,7 @@ fn received(dir: &Path, node: &str, key: &str) -> u64 {
 }
 
 /// Waits until `node`'s count on `key` grows past `from` by `by` bytes.
-fn grows(dir: &Path, node: &str, key: &str, by: u64, within: Duration) -> bool {
+fn grows(dir: DataDirs, node: &str, key: &str, by: u64, within: Duration) -> bool {
     let from = received(dir, node, key);
     support::eventually(within, || {
         read_counts(dir, node).is_some_and(|(_, c)| c.get(key).copied().unwrap_or(0) >= from + by)
@@ -201,7 +211,7 @@ fn grows(dir: &Path, node: &str, key: &str, by: u64, within: Duration) -> bool {
 
 /// How long a cut is watched for bytes that should not arrive: 50 rewrites
 /// of the counts file (about a second).
-fn stays(dir: &Path, node: &str, key: &str) -> Result<u64, String> {
+fn stays(dir: DataDirs, node: &str, key: &str) -> Result<u64, String> {
     let base = received(dir, node, key);
     let start = read_counts(dir, node).unwrap().0;
     let mut now = base;
@@ -233,7 +243,7 @@ fn cut(from: &str, to: &str) -> NetFault {
 /// `reverse` is the counter that must keep growing: `tcp` through the local
 /// proxies; on iptables `udp` (a packet-level cut also takes i's TCP
 /// acknowledgements, so j's TCP stream to i hangs too).
-fn one_way_cuts(cluster: &dyn Cluster, dir: &Path, reverse: &str) {
+fn one_way_cuts(cluster: &dyn Cluster, dir: DataDirs, reverse: &str) {
     let flow = Duration::from_secs(20);
     for (node, peer) in [("n1", "n2"), ("n2", "n1")] {
         assert!(
@@ -271,7 +281,7 @@ fn one_way_cuts_through_the_local_proxies() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cluster = LocalCluster::start(rt.handle(), &CountingDb, 2, &[], dir.path()).unwrap();
-    one_way_cuts(&cluster, dir.path(), "tcp");
+    one_way_cuts(&cluster, &run_dir_layout(dir.path()), "tcp");
     cluster.teardown(dir.path()).unwrap();
 }
 
@@ -290,6 +300,35 @@ fn one_way_cuts_by_iptables_on_netns() {
         clock: false,
     };
     let cluster = NetnsCluster::start(Arc::new(CountingDb), &opts).unwrap();
-    one_way_cuts(&cluster, dir.path(), "udp");
+    one_way_cuts(&cluster, &run_dir_layout(dir.path()), "udp");
     cluster.teardown(dir.path()).unwrap();
+}
+
+#[test]
+fn one_way_cuts_by_iptables_on_ssh_hosts() {
+    if !support::prerequisites() {
+        return;
+    }
+    let hosts = support::Hosts::up(2);
+    let dir = tempfile::tempdir().unwrap();
+    let remote_dir = dir.path().join("remote");
+    let run_id = support::unique_id('w');
+    let opts = SshOptions {
+        hosts: hosts.nodes.clone(),
+        ssh: SshConfig::new(
+            &hosts.user,
+            Some(hosts.key.clone()),
+            hosts.known_hosts.clone(),
+        ),
+        remote_dir: remote_dir.clone(),
+        port: 7000,
+        run_id: run_id.clone(),
+        bugs: vec![],
+        clock: false,
+    };
+    let cluster = SshCluster::start(Arc::new(CountingDb), &opts).unwrap();
+    // The hosts are namespaces of this machine, so their files are ours to read.
+    let layout = |node: &str| remote_dir.join(&run_id).join(node).join("node/data");
+    one_way_cuts(&cluster, &layout, "udp");
+    cluster.teardown(&dir.path().join("run")).unwrap();
 }
