@@ -9,6 +9,7 @@ pub mod jsonl;
 pub mod linearizability;
 pub mod lock;
 pub mod models;
+pub mod named;
 pub mod pairs;
 pub mod queue;
 pub mod registry;

@@ -51,28 +51,9 @@ impl CheckerKind {
             CheckerKind::Queue => "queue",
         }
     }
-
-    /// Every checker's name, for error messages.
-    pub fn names() -> String {
-        Self::ALL.map(Self::name).join(", ")
-    }
 }
 
-impl std::fmt::Display for CheckerKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for CheckerKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| format!("unknown checker {s:?}; checkers: {}", Self::names()))
-    }
-}
+crate::named_kind!(CheckerKind, "checker", "checkers");
 
 /// What the checkers need besides the history.
 #[derive(Clone, Debug, Default)]

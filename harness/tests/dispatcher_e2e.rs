@@ -5,24 +5,16 @@
 //! loses acknowledged tasks, each caught in one of a few short seeded runs
 //! (rates over longer runs in scripts/detection-matrix).
 
+#[path = "support/require.rs"]
+mod require;
+
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 fn built() -> bool {
-    let bin = PathBuf::from(BIN).parent().unwrap().join("dispatcher");
-    if !bin.is_file() {
-        let msg = format!(
-            "{} is not built (cargo build --release --workspace)",
-            bin.display()
-        );
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-        return false;
-    }
-    true
+    require::require(&[require::Need::Built("dispatcher")])
 }
 
 /// A finished run: exit code, stdout, its history and the queue check.

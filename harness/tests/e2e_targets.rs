@@ -4,30 +4,19 @@
 //! caught (exit 1) in at least one of a few seeded short runs (the full
 //! detection rates are measured by scripts/detection-matrix).
 
-use std::path::PathBuf;
-use std::process::Command;
+#[path = "support/require.rs"]
+mod require;
 
-fn bin_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_faultline"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use std::process::Command;
 
 /// The target binaries are built with the workspace (cargo build --workspace).
 fn targets_built() -> bool {
-    let ok = ["raft-kv", "paxos-register", "lock-service"]
-        .iter()
-        .all(|b| bin_dir().join(b).is_file());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "target binaries missing in {}: build the workspace",
-            bin_dir().display()
-        );
-        eprintln!("skipping: build the workspace (cargo build --release --workspace)");
-    }
-    ok
+    use require::{require, Need};
+    require(&[
+        Need::Built("raft-kv"),
+        Need::Built("paxos-register"),
+        Need::Built("lock-service"),
+    ])
 }
 
 /// Runs `faultline test` with short defaults; returns (exit code, stdout).

@@ -4,21 +4,14 @@
 //! (Jepsen 2020): the lock checker must find two holders at once. With
 //! `--set fencing=on` the fencing tokens must rise.
 
+#[path = "support/require.rs"]
+mod require;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const ETCD: &str = "/usr/bin/etcd";
-
 /// etcd present, or: in CI a failure, elsewhere a skip with a message.
 fn etcd_present() -> bool {
-    if Path::new(ETCD).exists() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{ETCD} is missing: scripts/setup installs etcd-server");
-    }
-    eprintln!("skipping: {ETCD} is missing (apt-get install etcd-server)");
-    false
+    require::require(&[require::Need::File("/usr/bin/etcd", "etcd-server")])
 }
 
 fn system_file() -> PathBuf {

@@ -5,6 +5,8 @@
 //! read (PostgreSQL's snapshot isolation) passes a snapshot-isolation check
 //! while a serializable check of the same history may fail (write skew).
 
+#[path = "support/require.rs"]
+mod require;
 #[path = "support/run_dir.rs"]
 mod support;
 
@@ -14,23 +16,14 @@ use std::process::{Command, Output};
 use support::only_run;
 
 const POSTGRES: &str = "/usr/lib/postgresql/15/bin/postgres";
-const PYTHON: &str = "/usr/bin/python3";
 
 /// PostgreSQL and psycopg2 present, or: in CI a failure, elsewhere a skip.
 fn postgres_present() -> bool {
-    let psycopg = Command::new(PYTHON)
-        .args(["-c", "import psycopg2"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if Path::new(POSTGRES).exists() && psycopg {
-        return true;
-    }
-    let what = "PostgreSQL 15 or python3-psycopg2 is missing: scripts/setup installs them";
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what}");
-    }
-    eprintln!("skipping: {what}");
-    false
+    use require::{require, Need};
+    require(&[
+        Need::File(POSTGRES, "postgresql-15"),
+        Need::PythonModule("psycopg2", "python3-psycopg2"),
+    ])
 }
 
 fn toml() -> PathBuf {

@@ -5,42 +5,23 @@
 //! report lost elements. Needs root, iproute2, iptables and redis
 //! (scripts/setup); in CI a missing prerequisite fails the test.
 
+#[path = "support/require.rs"]
+mod require;
 #[path = "support/run_dir.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn prerequisites() -> bool {
-    let mut missing = Vec::new();
-    if unsafe { libc::geteuid() } != 0 {
-        missing.push("root");
-    }
-    let ip_netns = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ip_netns {
-        missing.push("ip netns (iproute2)");
-    }
-    for (file, what) in [
-        ("/usr/sbin/iptables", "iptables"),
-        ("/usr/bin/redis-server", "redis-server"),
-        ("/usr/bin/redis-sentinel", "redis-sentinel"),
-    ] {
-        if !Path::new(file).exists() {
-            missing.push(what);
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!("needs {}; run scripts/setup as root", missing.join(", "));
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{message}");
-    }
-    eprintln!("skipping: {message}");
-    false
+    use require::{require, Need};
+    require(&[
+        Need::Root,
+        Need::IpNetns,
+        Need::File("/usr/sbin/iptables", "iptables"),
+        Need::File("/usr/bin/redis-server", "redis-server"),
+        Need::File("/usr/bin/redis-sentinel", "redis-sentinel"),
+    ])
 }
 
 fn system_file() -> PathBuf {

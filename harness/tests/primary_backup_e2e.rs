@@ -5,24 +5,16 @@
 //! caught in at least one of a few short seeded runs (rates over longer runs
 //! in scripts/detection-matrix). `--set` is checked before anything starts.
 
+#[path = "support/require.rs"]
+mod require;
+
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 fn built() -> bool {
-    let bin = PathBuf::from(BIN).parent().unwrap().join("primary-backup");
-    if !bin.is_file() {
-        let msg = format!(
-            "{} is not built (cargo build --release --workspace)",
-            bin.display()
-        );
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-        return false;
-    }
-    true
+    require::require(&[require::Need::Built("primary-backup")])
 }
 
 /// A finished run: exit code, stdout, and its history and results.

@@ -6,6 +6,8 @@
 //! linearizable (checked with faultline's checker).
 
 mod common;
+#[path = "support/require.rs"]
+mod require;
 
 use common::{assert_linearizable, Recorder};
 use faultline::adapter::AdapterFactory;
@@ -14,22 +16,13 @@ use faultline::cluster::local::LocalCluster;
 use faultline::cluster::Cluster;
 use faultline::system::{SystemConfig, SystemDb};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ETCD: &str = "/usr/bin/etcd";
-
 /// etcd present, or: in CI a failure, elsewhere a skip with a message.
 fn etcd_present() -> bool {
-    if Path::new(ETCD).exists() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{ETCD} is missing: scripts/setup installs etcd-server");
-    }
-    eprintln!("skipping: {ETCD} is missing (apt-get install etcd-server)");
-    false
+    require::require(&[require::Need::File("/usr/bin/etcd", "etcd-server")])
 }
 
 fn etcd_toml() -> PathBuf {

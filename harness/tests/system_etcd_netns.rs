@@ -5,6 +5,8 @@
 //! missing prerequisite fails the test.
 
 mod common;
+#[path = "support/require.rs"]
+mod require;
 
 use common::{assert_linearizable, Recorder};
 use faultline::adapter::AdapterFactory;
@@ -14,40 +16,18 @@ use faultline::cluster::{Cluster, NodeState};
 use faultline::net::{Grudge, NetFault};
 use faultline::system::{SystemConfig, SystemDb};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn prerequisites() -> bool {
-    let mut missing = Vec::new();
-    if unsafe { libc::geteuid() } != 0 {
-        missing.push("root");
-    }
-    let ip_netns = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ip_netns {
-        missing.push("ip netns (iproute2)");
-    }
-    for (file, what) in [
-        ("/usr/sbin/iptables", "iptables"),
-        ("/usr/bin/etcd", "etcd (etcd-server)"),
-    ] {
-        if !Path::new(file).exists() {
-            missing.push(what);
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!("needs {}; run scripts/setup as root", missing.join(", "));
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{message}");
-    }
-    eprintln!("skipping: {message}");
-    false
+    use require::{require, Need};
+    require(&[
+        Need::Root,
+        Need::IpNetns,
+        Need::File("/usr/sbin/iptables", "iptables"),
+        Need::File("/usr/bin/etcd", "etcd-server"),
+    ])
 }
 
 /// `node` cut off from every other node, both ways.

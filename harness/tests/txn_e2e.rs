@@ -12,6 +12,9 @@
 //! Runs are short (6 s, seeded); a switch gets up to three seeds (rates over
 //! longer runs are in scripts/detection-matrix).
 
+#[path = "support/require.rs"]
+mod require;
+
 use faultline_checkers::evidence::TxnEvidence;
 use faultline_checkers::Results;
 use std::path::{Path, PathBuf};
@@ -20,17 +23,7 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 fn built() -> bool {
-    let bin = PathBuf::from(BIN).parent().unwrap().join("raft-kv");
-    if !bin.is_file() {
-        let msg = format!(
-            "{} is not built (cargo build --release --workspace)",
-            bin.display()
-        );
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-        return false;
-    }
-    true
+    require::require(&[require::Need::Built("raft-kv")])
 }
 
 /// A finished run: exit code, stdout, its directory and its txn evidence.

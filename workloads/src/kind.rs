@@ -35,33 +35,7 @@ macro_rules! workloads {
     };
 }
 
-impl WorkloadKind {
-    /// Every workload's name, for error messages.
-    pub fn names() -> String {
-        Self::ALL
-            .iter()
-            .map(|w| w.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-impl std::fmt::Display for WorkloadKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for WorkloadKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|w| w.name() == s)
-            .ok_or_else(|| format!("unknown workload {s:?}; workloads: {}", Self::names()))
-    }
-}
+faultline_checkers::named_kind!(WorkloadKind, "workload", "workloads");
 
 #[cfg(test)]
 mod tests {

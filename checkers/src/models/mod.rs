@@ -64,28 +64,9 @@ impl ModelKind {
             ModelKind::FifoQueue => "fifo-queue",
         }
     }
-
-    /// Every model's name, for error messages.
-    pub fn names() -> String {
-        Self::ALL.map(Self::name).join(", ")
-    }
 }
 
-impl std::fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for ModelKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown model {s:?}; models: {}", Self::names()))
-    }
-}
+crate::named_kind!(ModelKind, "model", "models");
 
 /// One client operation: its invocation paired with its completion.
 #[derive(Clone, Copy, Debug)]

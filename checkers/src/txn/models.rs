@@ -121,26 +121,7 @@ impl ConsistencyModel {
     }
 }
 
-impl std::fmt::Display for ConsistencyModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for ConsistencyModel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown consistency model {s:?}; models: {}",
-                    Self::ALL.map(Self::name).join(", ")
-                )
-            })
-    }
-}
+crate::named_kind!(ConsistencyModel, "consistency model", "models");
 
 /// The models `anomalies` rule out: the weakest ones (`not`: no weaker
 /// model is ruled out too) and the rest (`also_not`).

@@ -14,6 +14,8 @@ pub enum ClusterKind {
 }
 
 impl ClusterKind {
+    pub const ALL: [ClusterKind; 3] = [ClusterKind::Local, ClusterKind::Netns, ClusterKind::Ssh];
+
     pub fn name(self) -> &'static str {
         match self {
             ClusterKind::Local => "local",
@@ -23,8 +25,4 @@ impl ClusterKind {
     }
 }
 
-impl std::fmt::Display for ClusterKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+faultline_checkers::named_kind!(ClusterKind, "cluster kind", "kinds");

@@ -130,11 +130,7 @@ impl Target {
     }
 }
 
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+faultline_checkers::named_kind!(Target, "target", "targets");
 
 /// A bundled target, with its binary found.
 pub struct BundledTarget {

@@ -15,7 +15,7 @@
 use crate::client::{Client, ClientFactory, Completion, Request};
 use crate::cluster::Cluster;
 use crate::nemesis;
-use crate::store::writer::Recorder;
+use crate::store::writer::{Entry, Recorder};
 use faultline_checkers::history::{OpType, Process};
 use faultline_workloads::generator::Stagger;
 use faultline_workloads::{Gen, OpSpec, Outcome, Workload};
@@ -251,15 +251,15 @@ async fn perform(
     timeout: Duration,
 ) -> (OpSpec, Completion) {
     let p = Process::Client(process);
-    recorder.record_at(
-        OpType::Invoke,
-        p,
-        &op.f,
-        op.key.as_deref(),
-        op.value.clone(),
-        None,
-        client.next_node(),
-    );
+    recorder.record(Entry {
+        kind: OpType::Invoke,
+        process: p,
+        f: &op.f,
+        key: op.key.as_deref(),
+        value: op.value.clone(),
+        error: None,
+        node: client.next_node(),
+    });
     // The request takes the op's fields rather than copies of them.
     let request = Request {
         f: op.f,
@@ -273,15 +273,15 @@ async fn perform(
         Completion::Info { error } => (OpType::Info, request.value.clone(), Some(error.clone())),
     };
     // The node that answered, as the client saw it (after leader hints).
-    recorder.record_at(
+    recorder.record(Entry {
         kind,
-        p,
-        &request.f,
-        request.key.as_deref(),
+        process: p,
+        f: &request.f,
+        key: request.key.as_deref(),
         value,
         error,
-        client.last_node(),
-    );
+        node: client.last_node(),
+    });
     let op = OpSpec {
         f: request.f,
         key: request.key,

@@ -5,7 +5,7 @@ use super::fault::{start, stop, Fault};
 use crate::cluster::Cluster;
 use crate::controller::{Live, Log};
 use crate::store::writer::Recorder;
-use faultline_checkers::history::{OpType, Process};
+use faultline_checkers::history::OpType;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,14 +30,7 @@ impl Stepper {
         action: impl FnOnce(&dyn Cluster) -> anyhow::Result<()>,
     ) {
         let r = &self.recorder;
-        r.record(
-            OpType::Invoke,
-            Process::Nemesis,
-            f,
-            None,
-            value.clone(),
-            None,
-        );
+        r.record_nemesis(OpType::Invoke, f, value.clone(), None);
         let error = action(&*self.cluster).err().map(|e| format!("{e:#}"));
         (self.log)(&format!(
             "nemesis {f} {value}{}",
@@ -49,7 +42,7 @@ impl Stepper {
                 .unwrap()
                 .push(format!("nemesis {f}: {e}"));
         }
-        r.record(OpType::Info, Process::Nemesis, f, None, value, error);
+        r.record_nemesis(OpType::Info, f, value, error);
     }
 
     /// Puts `fault` in force (`note` says why, in the log).
@@ -77,22 +70,8 @@ impl Stepper {
             format!("start-{}", new.kind()),
         );
         let (v_old, v_new) = (old.describe(&names), new.describe(&names));
-        r.record(
-            OpType::Invoke,
-            Process::Nemesis,
-            &stop_f,
-            None,
-            v_old.clone(),
-            None,
-        );
-        r.record(
-            OpType::Invoke,
-            Process::Nemesis,
-            &start_f,
-            None,
-            v_new.clone(),
-            None,
-        );
+        r.record_nemesis(OpType::Invoke, &stop_f, v_old.clone(), None);
+        r.record_nemesis(OpType::Invoke, &start_f, v_new.clone(), None);
         let error = stop(&*self.cluster, old)
             .and_then(|()| start(&*self.cluster, new))
             .err()
@@ -104,15 +83,8 @@ impl Stepper {
                 .unwrap()
                 .push(format!("nemesis {start_f}: {e}"));
         }
-        r.record(
-            OpType::Info,
-            Process::Nemesis,
-            &stop_f,
-            None,
-            v_old,
-            error.clone(),
-        );
-        r.record(OpType::Info, Process::Nemesis, &start_f, None, v_new, error);
+        r.record_nemesis(OpType::Info, &stop_f, v_old, error.clone());
+        r.record_nemesis(OpType::Info, &start_f, v_new, error);
         let mut live = self.live.faults.lock().unwrap();
         live.retain(|l| *l != old.label(&names));
         live.push(new.label(&names));

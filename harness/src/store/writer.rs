@@ -147,6 +147,19 @@ struct FileOut {
     spare: Vec<u8>,
 }
 
+/// One op to record: an [`Op`] without `index` and `time`, which the
+/// recorder assigns.
+pub struct Entry<'a> {
+    pub kind: OpType,
+    pub process: Process,
+    pub f: &'a str,
+    pub key: Option<&'a str>,
+    pub value: Value,
+    pub error: Option<String>,
+    /// The node a client op was sent to or answered by.
+    pub node: Option<&'a str>,
+}
+
 /// An op line without `index` and `time`, which are only known under the lock.
 #[derive(Serialize)]
 struct Body<'a> {
@@ -243,31 +256,36 @@ impl Recorder {
         })
     }
 
-    /// Records one op; returns its index.
-    pub fn record(
+    /// Records one nemesis op (no key, no node); returns its index.
+    pub fn record_nemesis(
         &self,
         kind: OpType,
-        process: Process,
         f: &str,
-        key: Option<&str>,
         value: Value,
         error: Option<String>,
     ) -> u64 {
-        self.record_at(kind, process, f, key, value, error, None)
+        self.record(Entry {
+            kind,
+            process: Process::Nemesis,
+            f,
+            key: None,
+            value,
+            error,
+            node: None,
+        })
     }
 
-    /// Records one client op with the node it was sent to or answered by.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_at(
-        &self,
-        kind: OpType,
-        process: Process,
-        f: &str,
-        key: Option<&str>,
-        value: Value,
-        error: Option<String>,
-        node: Option<&str>,
-    ) -> u64 {
+    /// Records one op; returns its index.
+    pub fn record(&self, entry: Entry<'_>) -> u64 {
+        let Entry {
+            kind,
+            process,
+            f,
+            key,
+            value,
+            error,
+            node,
+        } = entry;
         if kind != OpType::Invoke && process != Process::Nemesis {
             match kind {
                 OpType::Fail => &self.counts.fail,
@@ -372,22 +390,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("history.jsonl");
         let r = Recorder::create(Some(&p)).unwrap();
-        r.record(
-            OpType::Invoke,
-            Process::Client(0),
-            "read",
-            Some("r"),
-            Value::Null,
-            None,
-        );
-        r.record(
-            OpType::Ok,
-            Process::Client(0),
-            "read",
-            Some("r"),
-            serde_json::json!(3),
-            None,
-        );
+        r.record(Entry {
+            kind: OpType::Invoke,
+            process: Process::Client(0),
+            f: "read",
+            key: Some("r"),
+            value: Value::Null,
+            error: None,
+            node: None,
+        });
+        r.record(Entry {
+            kind: OpType::Ok,
+            process: Process::Client(0),
+            f: "read",
+            key: Some("r"),
+            value: serde_json::json!(3),
+            error: None,
+            node: None,
+        });
         let h = r.finish().unwrap();
         let back = faultline_checkers::jsonl::read_file(&p).unwrap();
         assert_eq!(back.history, h);
@@ -399,30 +419,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("history.jsonl");
         let r = Recorder::create(Some(&p)).unwrap();
-        r.record(
-            OpType::Invoke,
-            Process::Client(7),
-            "cas",
-            Some("k\"1"),
-            serde_json::json!([1, 2]),
-            None,
-        );
-        r.record(
-            OpType::Info,
-            Process::Nemesis,
-            "start-kill",
-            None,
-            serde_json::json!({"n1": ["n2"]}),
-            Some("timeout".into()),
-        );
-        r.record(
-            OpType::Fail,
-            Process::Client(7),
-            "cas",
-            None,
-            Value::Null,
-            None,
-        );
+        r.record(Entry {
+            kind: OpType::Invoke,
+            process: Process::Client(7),
+            f: "cas",
+            key: Some("k\"1"),
+            value: serde_json::json!([1, 2]),
+            error: None,
+            node: None,
+        });
+        r.record(Entry {
+            kind: OpType::Info,
+            process: Process::Nemesis,
+            f: "start-kill",
+            key: None,
+            value: serde_json::json!({"n1": ["n2"]}),
+            error: Some("timeout".into()),
+            node: None,
+        });
+        r.record(Entry {
+            kind: OpType::Fail,
+            process: Process::Client(7),
+            f: "cas",
+            key: None,
+            value: Value::Null,
+            error: None,
+            node: None,
+        });
         let h = r.finish().unwrap();
         let expected: String = h
             .ops
@@ -439,14 +462,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("history.jsonl");
         let r = Recorder::create(Some(&p)).unwrap();
-        r.record(
-            OpType::Invoke,
-            Process::Client(0),
-            "read",
-            None,
-            Value::Null,
-            None,
-        );
+        r.record(Entry {
+            kind: OpType::Invoke,
+            process: Process::Client(0),
+            f: "read",
+            key: None,
+            value: Value::Null,
+            error: None,
+            node: None,
+        });
         // No further record and no finish: the flusher alone writes it out.
         let started = std::time::Instant::now();
         while fs::read_to_string(&p).unwrap().is_empty() {
@@ -464,14 +488,15 @@ mod tests {
             return;
         }
         let r = Recorder::create(Some(full)).unwrap();
-        r.record(
-            OpType::Invoke,
-            Process::Client(0),
-            "read",
-            None,
-            Value::Null,
-            None,
-        );
+        r.record(Entry {
+            kind: OpType::Invoke,
+            process: Process::Client(0),
+            f: "read",
+            key: None,
+            value: Value::Null,
+            error: None,
+            node: None,
+        });
         let e = r.finish().unwrap_err().to_string();
         assert!(e.contains("writing history.jsonl"), "{e}");
         assert_eq!(r.len(), 1, "the ops stay in memory");

@@ -2,6 +2,10 @@
 //! sshd (scripts/netns-hosts), and guards that remove them.
 #![allow(dead_code)]
 
+#[path = "require.rs"]
+mod require;
+pub use require::{require, Need};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -9,49 +13,19 @@ use std::time::{Duration, Instant};
 /// Whether raft-kv was built next to the faultline binary the tests run
 /// (skips with a message, or fails when CI=true).
 pub fn raft_kv_built() -> bool {
-    let bin = Path::new(env!("CARGO_BIN_EXE_faultline"));
-    let built = bin.with_file_name("raft-kv").exists();
-    if !built {
-        let msg = "raft-kv is not built next to faultline (cargo build --workspace)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-    }
-    built
+    require(&[Need::Built("raft-kv")])
 }
 
-/// Root, `ip netns` and sshd are needed. Without them the test is skipped
-/// with a message, or fails when CI=true.
+/// Root, `ip netns`, iptables and sshd are needed. Without them the test is
+/// skipped with a message, or fails when CI=true.
 pub fn prerequisites() -> bool {
-    let mut missing = Vec::new();
-    if unsafe { libc::geteuid() } != 0 {
-        missing.push("root");
-    }
-    if !Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-    {
-        missing.push("ip netns (iproute2)");
-    }
-    for (file, what) in [
-        ("/usr/sbin/sshd", "sshd (openssh-server)"),
-        ("/usr/sbin/iptables", "iptables"),
-        ("/usr/bin/ssh-keygen", "ssh-keygen (openssh-client)"),
-    ] {
-        if !Path::new(file).exists() {
-            missing.push(what);
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!("needs {}; run scripts/setup as root", missing.join(", "));
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
-    false
+    require(&[
+        Need::Root,
+        Need::IpNetns,
+        Need::File("/usr/sbin/sshd", "openssh-server"),
+        Need::File("/usr/sbin/iptables", "iptables"),
+        Need::File("/usr/bin/ssh-keygen", "openssh-client"),
+    ])
 }
 
 pub fn repo_root() -> PathBuf {

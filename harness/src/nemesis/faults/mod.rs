@@ -102,22 +102,9 @@ fault_kinds! {
     Corrupt = "corrupt" => corrupt::Corrupt,
 }
 
-impl FaultKind {
-    /// Every kind's name, for messages.
-    pub fn names() -> String {
-        Self::ALL
-            .iter()
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
+impl FaultKind {}
 
-impl std::fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+faultline_checkers::named_kind!(FaultKind, "fault kind", "kinds");
 
 /// Some nodes, 1 to half of them, in node order.
 pub fn some_nodes(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
@@ -199,11 +186,4 @@ pub fn links_of(names: &[String], of: &[usize]) -> Vec<crate::net::Link> {
         }
     }
     links
-}
-
-impl std::str::FromStr for FaultKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        <Self as clap::ValueEnum>::from_str(s, false)
-    }
 }
