@@ -3,9 +3,13 @@
 //!   mutex-protected sequential register map, with random info ops and
 //!   crashes) are always linearizable;
 //! - on small random histories (up to 8 ops) the verdict equals that of a
-//!   brute-force checker that tries every order.
+//!   brute-force checker that tries every order;
+//! - the minimal witness's steps (cut, drop) never turn a linearizable
+//!   history into one the brute-force checker rejects, and every witness of
+//!   an invalid history is rejected by it.
 
-use faultline_checkers::linearizability::{check_named, Options, Strategy as Search};
+use faultline_checkers::linearizability::{check_named, witness, Options, Strategy as Search};
+use faultline_checkers::models::ModelKind;
 use faultline_checkers::{History, Op, OpType, Process, Verdict};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -405,6 +409,57 @@ proptest! {
         for opts in strategies() {
             let r = check_named(&h, "append-register", None, &opts).unwrap();
             prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Soundness of the witness's steps: what a linearizable history
+    /// becomes by a cut and sound drops is still linearizable.
+    #[test]
+    fn witness_steps_only_relax(
+        ops in prop::collection::vec(crash_heavy_op(), 1..=8),
+        order in prop::collection::vec(0usize..8, 0..16),
+        cut in 0usize..18,
+        drop in prop::collection::vec(0usize..18, 0..5),
+    ) {
+        let h = small_history(&ops, &order);
+        if let Some(relaxed) = witness::relaxed(&h, None, cut, &drop) {
+            if brute_force(&h, register_step) {
+                prop_assert!(
+                    brute_force(&relaxed, register_step),
+                    "cut {} drop {:?} of\n{:#?}\ngave\n{:#?}", cut, drop, h.ops, relaxed.ops
+                );
+            }
+        }
+    }
+
+    /// Every witness of an invalid history is invalid by itself, and no
+    /// larger than the history.
+    #[test]
+    fn witnesses_are_invalid_by_brute_force(
+        ops in prop::collection::vec(small_op(), 1..=8),
+        order in prop::collection::vec(0usize..8, 0..16),
+    ) {
+        let h = small_history(&ops, &order);
+        if !brute_force(&h, register_step) {
+            let w = witness::shrink(
+                &h,
+                ModelKind::CasRegister,
+                None,
+                None,
+                false,
+                std::time::Duration::from_secs(5),
+            );
+            let w = w.expect("an invalid history has a witness");
+            prop_assert!(w.ops.len() <= ops.len());
+            let alone = witness::witness_history(&h, &w);
+            prop_assert!(
+                !brute_force(&alone, register_step),
+                "witness {:?} of\n{:#?}\nis linearizable:\n{:#?}", w.ops, h.ops, alone.ops
+            );
         }
     }
 }

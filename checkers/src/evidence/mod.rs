@@ -184,6 +184,23 @@ pub struct Counterexample {
     pub tail: Vec<CallView>,
     /// Ops concurrent with the failed one (the nearest few).
     pub concurrent: Vec<CallView>,
+    /// A few ops of the history that by themselves cannot be linearized
+    /// (register models; see `linearizability::witness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<Witness>,
+}
+
+/// A minimal witness: ops of the history that cannot be linearized even
+/// alone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Witness {
+    /// Invocation indexes of its ops, ascending.
+    pub ops: Vec<u64>,
+    /// Its ops, as the evidence shows them (open: its completion came after
+    /// the point the witness is cut at, so it may or may not take effect).
+    pub calls: Vec<CallView>,
+    /// How long the shrinking took.
+    pub elapsed_ms: f64,
 }
 
 /// One client call as the evidence shows it.

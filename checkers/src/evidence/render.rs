@@ -162,6 +162,18 @@ pub fn render_text(result: &CheckResult) -> String {
 }
 
 fn counterexample_text(out: &mut String, cx: &Counterexample) {
+    if let Some(w) = &cx.witness {
+        writeln!(
+            out,
+            "\n  Witness: these {} ops alone cannot be linearized (shrunk in {:.0} ms):",
+            w.calls.len(),
+            w.elapsed_ms
+        )
+        .unwrap();
+        for op in &w.calls {
+            writeln!(out, "    {}", op_line(op)).unwrap();
+        }
+    }
     writeln!(out, "\n  Cannot be placed:\n    {}", op_line(&cx.failed_op)).unwrap();
     writeln!(
         out,
@@ -272,6 +284,27 @@ fn invalid_sections(page: &mut String, cx: &Counterexample, history: &History) {
         .filter(|(_, i)| window_ids.contains(i))
         .map(|(k, &i)| (i, k + 1))
         .collect();
+    if let Some(w) = cx.witness.as_ref().filter(|w| !w.calls.is_empty()) {
+        write!(
+            page,
+            "<h2>Witness</h2><p>These {} ops alone cannot be linearized (shrunk from the history in {:.0} ms); \
+             the full evidence follows.</p>",
+            w.calls.len(),
+            w.elapsed_ms
+        )
+        .unwrap();
+        let ops: Vec<&CallView> = w.calls.iter().collect();
+        let last = ops
+            .iter()
+            .find(|o| o.index == failed.index)
+            .unwrap_or(&ops[0]);
+        timeline(page, &ops, last, &FxHashMap::default(), history);
+        write!(page, "<table>{HEAD}</tr>").unwrap();
+        for op in &ops {
+            page.push_str(&op_row(op, ""));
+        }
+        page.push_str("</table><h2>Around the op that cannot be placed</h2>");
+    }
     timeline(page, &window, failed, &order, history);
 
     write!(

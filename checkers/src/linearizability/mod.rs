@@ -10,10 +10,12 @@ pub mod calls;
 mod frontier;
 mod parts;
 pub mod search;
+pub mod witness;
 
 pub use crate::models;
 pub use parts::check_model;
 
+use crate::evidence::{CheckerEvidence, Evidence};
 use crate::history::History;
 use crate::models::{AppendRegister, CasRegister, FifoQueue, ModelConfig, ModelKind, Mutex};
 use crate::verdict::CheckResult;
@@ -40,6 +42,9 @@ pub struct Options {
     /// How long [`Strategy::Auto`] lets the depth-first search try a part
     /// with crashed ops before it tries to refute it (zero: no first try).
     pub first_try: Duration,
+    /// With a register model, how long an invalid verdict may spend
+    /// shrinking its part to a minimal witness (`None`: no witness).
+    pub witness: Option<Duration>,
 }
 
 /// The search that decides a part of a history.
@@ -69,6 +74,7 @@ impl Default for Options {
             nil_read_is_unknown: false,
             strategy: Strategy::Auto,
             first_try: Duration::from_secs(1),
+            witness: None,
         }
     }
 }
@@ -100,7 +106,7 @@ pub fn check(
     };
     let init = initial.filter(|v| !v.is_null());
     let name = model.name();
-    match model {
+    let mut result = match model {
         ModelKind::Register => check_model(history, name, false, opts, || {
             Ok(CasRegister::plain(init, config.clone()))
         }),
@@ -115,7 +121,25 @@ pub fn check(
         }),
         ModelKind::Mutex => check_model(history, name, false, opts, || Mutex::new(init)),
         ModelKind::FifoQueue => check_model(history, name, false, opts, || FifoQueue::new(init)),
+    }?;
+    if let Some(budget) = opts.witness.filter(|_| witness::applies_to(model)) {
+        let lin = match &mut result.details {
+            Evidence::Checker(CheckerEvidence::Linearizability(e)) => e.counterexample.as_mut(),
+            _ => None,
+        };
+        if let Some(cx) = lin {
+            let key = cx.key.clone();
+            cx.witness = witness::shrink(
+                history,
+                model,
+                init,
+                key.as_deref(),
+                opts.nil_read_is_unknown,
+                budget,
+            );
+        }
     }
+    Ok(result)
 }
 
 #[cfg(test)]

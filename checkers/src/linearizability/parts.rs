@@ -279,7 +279,7 @@ fn check_part<M: Model>(
     Ok(PartReport { found, stats })
 }
 
-fn describe_call(history: &History, rec: &Recorded<'_>) -> CallView {
+pub(super) fn describe_call(history: &History, rec: &Recorded<'_>) -> CallView {
     let invoke = &history.ops[rec.invoke_pos];
     CallView {
         index: invoke.index,
@@ -365,6 +365,7 @@ fn summarise(
                 .iter()
                 .map(|r| describe_call(history, r))
                 .collect(),
+            witness: None,
         }));
         let key = part
             .key

@@ -21,6 +21,9 @@ pub struct Budget {
     pub memory_limit: Option<u64>,
 }
 
+/// How long an invalid verdict may spend finding its minimal witness.
+const WITNESS_BUDGET: Duration = Duration::from_secs(10);
+
 impl Budget {
     /// Sets the budget into `opts`; a timeout that is not a positive number
     /// is bad input.
@@ -39,6 +42,8 @@ impl Budget {
             None => default_timeout,
         };
         opts.memory_limit_bytes = self.memory_limit.map(|mb| mb.saturating_mul(1 << 20));
+        // An invalid register history is shrunk to a few ops a person can read.
+        opts.witness = Some(WITNESS_BUDGET);
         Ok(())
     }
 }

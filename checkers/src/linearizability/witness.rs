@@ -1,0 +1,269 @@
+//! Minimal witnesses: shrink a register history that is not linearizable to
+//! a handful of its ops that, by themselves, cannot be linearized either.
+//!
+//! Only steps that keep the witness sound are taken, so a witness found
+//! proves the whole history invalid (any linearization of the history would
+//! give one of the witness):
+//! - **cut at a point**: ops invoked after it are dropped and ops still
+//!   running at it lose their completion (they become open, may take effect
+//!   or not). Every op completed by the cut precedes every dropped op in any
+//!   linearization, and open ops constrain nothing, so this only relaxes.
+//! - **drop a read** (it changes no state), or **drop an op that sets a
+//!   value no remaining op observes** (no read returns it, no cas expects
+//!   it): in a linearization, the ops between it and the next setter saw its
+//!   value, so none of them remain; remaining open cas ops that did not take
+//!   effect still need not.
+//!
+//! The search is delta debugging over these steps (halves, then quarters,
+//! ... then single ops), each candidate checked with a short budget; a
+//! candidate the checker cannot decide in time is kept out. It applies to
+//! the register models (`register`, `cas-register`, `kv` per key).
+
+use super::calls::{self, Recorded};
+use super::parts::describe_call;
+use super::{check, Options, Strategy};
+use crate::evidence::Witness;
+use crate::history::History;
+use crate::models::ModelKind;
+use crate::verdict::Verdict;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// What one op of the part does to a register.
+#[derive(Clone, Copy)]
+enum Effect<'h> {
+    /// A read that returned this value.
+    Read(&'h Value),
+    /// A write or cas: sets `sets`; a cas also needs `expects` first.
+    Sets {
+        sets: &'h Value,
+        expects: Option<&'h Value>,
+    },
+}
+
+#[derive(Clone, Copy)]
+struct Item<'h> {
+    rec: Recorded<'h>,
+    effect: Effect<'h>,
+}
+
+/// Whether [`shrink`] applies to `model`.
+pub fn applies_to(model: ModelKind) -> bool {
+    matches!(
+        model,
+        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
+    )
+}
+
+/// Shrinks the ops of `key` (all ops for a one-object model) of an invalid
+/// `history` within `budget`. `None` when the part cannot be read or is not
+/// found invalid by the short checks.
+pub fn shrink(
+    history: &History,
+    model: ModelKind,
+    initial: Option<&Value>,
+    key: Option<&str>,
+    nil_read_is_unknown: bool,
+    budget: Duration,
+) -> Option<Witness> {
+    let started = Instant::now();
+    let deadline = started + budget;
+    let items = items_of(history, key)?;
+    let trial = Trial {
+        history,
+        model,
+        initial,
+        opts: Options {
+            timeout: Some(Duration::from_millis(300)),
+            threads: Some(1),
+            nil_read_is_unknown,
+            strategy: Strategy::Auto,
+            first_try: Duration::from_millis(100),
+            ..Options::default()
+        },
+        deadline,
+    };
+    if !trial.invalid(&items, usize::MAX) {
+        return None;
+    }
+    let cut = trial.earliest_cut(&items);
+    let items = trial.drop_ops(cut_at(items, cut));
+    Some(Witness {
+        ops: items.iter().map(|i| i.rec.call.index).collect(),
+        calls: items
+            .iter()
+            .map(|i| describe_call(history, &i.rec))
+            .collect(),
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// The ops of `key` that the witness is shrunk from.
+fn items_of<'h>(history: &'h History, key: Option<&str>) -> Option<Vec<Item<'h>>> {
+    let calls = calls::collect(history).ok()?;
+    let items = calls
+        .into_iter()
+        .filter(|r| key.is_none() || r.call.key == key)
+        .filter(|r| r.complete_pos != Some(usize::MAX))
+        .filter_map(|rec| {
+            let effect = match (rec.call.f, rec.call.input) {
+                // An indeterminate read tells nothing: leave it out.
+                ("read", _) => Effect::Read(rec.call.output?),
+                ("write", v) => Effect::Sets {
+                    sets: v,
+                    expects: None,
+                },
+                ("cas", Value::Array(pair)) if pair.len() == 2 => Effect::Sets {
+                    sets: &pair[1],
+                    expects: Some(&pair[0]),
+                },
+                _ => return None,
+            };
+            Some(Item { rec, effect })
+        })
+        .collect();
+    Some(items)
+}
+
+/// The ops invoked by history position `cut`; those still running then
+/// become open (the cut removes their completion).
+fn cut_at(items: Vec<Item<'_>>, cut: usize) -> Vec<Item<'_>> {
+    let mut items: Vec<Item<'_>> = items
+        .into_iter()
+        .filter(|i| i.rec.invoke_pos <= cut)
+        .collect();
+    for item in &mut items {
+        if item.rec.complete_pos.is_some_and(|p| p > cut) {
+            item.rec.complete_pos = None;
+            item.rec.call.output = None;
+        }
+    }
+    items
+}
+
+/// The history of `items`: their invoke lines and the completions they keep.
+fn history_of_items(history: &History, items: &[Item<'_>]) -> History {
+    let mut positions: Vec<usize> = Vec::with_capacity(items.len() * 2);
+    for i in items {
+        positions.push(i.rec.invoke_pos);
+        positions.extend(i.rec.complete_pos);
+    }
+    positions.sort_unstable();
+    History::new(positions.iter().map(|&p| history.ops[p].clone()).collect())
+}
+
+/// The witness as a history of its own: the invoke line of each of its ops
+/// and the completions it keeps (for `faultline check`, and tests).
+pub fn witness_history(history: &History, witness: &Witness) -> History {
+    let keep: std::collections::HashSet<u64> = witness
+        .calls
+        .iter()
+        .flat_map(|c| std::iter::once(c.index).chain(c.completion))
+        .collect();
+    History::new(
+        history
+            .ops
+            .iter()
+            .filter(|op| keep.contains(&op.index))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// One relaxation step as [`shrink`] takes it, for property tests: the ops
+/// of `key`, cut at history position `cut`, without the ops invoked at the
+/// positions in `drop`. `None` when dropping them would not be sound.
+pub fn relaxed(
+    history: &History,
+    key: Option<&str>,
+    cut: usize,
+    drop: &[usize],
+) -> Option<History> {
+    let items = cut_at(items_of(history, key)?, cut);
+    let (dropped, remaining): (Vec<Item<'_>>, Vec<Item<'_>>) = items
+        .into_iter()
+        .partition(|i| drop.contains(&i.rec.invoke_pos));
+    sound_to_drop(&dropped, &remaining).then(|| history_of_items(history, &remaining))
+}
+
+struct Trial<'a> {
+    history: &'a History,
+    model: ModelKind,
+    initial: Option<&'a Value>,
+    opts: Options,
+    deadline: Instant,
+}
+
+impl Trial<'_> {
+    /// Whether `items`, cut at history position `cut`, is found invalid.
+    fn invalid(&self, items: &[Item<'_>], cut: usize) -> bool {
+        let sub = history_of_items(self.history, &cut_at(items.to_vec(), cut));
+        check(&sub, self.model, self.initial, &self.opts)
+            .is_ok_and(|r| r.verdict == Verdict::Invalid)
+    }
+
+    /// The earliest completion at which the cut history is still found
+    /// invalid (cutting earlier only relaxes, so this is a binary search).
+    fn earliest_cut(&self, items: &[Item<'_>]) -> usize {
+        let mut cuts: Vec<usize> = items.iter().filter_map(|i| i.rec.complete_pos).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let (mut lo, mut hi) = (0, cuts.len());
+        let mut best = usize::MAX;
+        while lo < hi && Instant::now() < self.deadline {
+            let mid = (lo + hi) / 2;
+            if self.invalid(items, cuts[mid]) {
+                best = cuts[mid];
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        best
+    }
+
+    /// Delta debugging: drops chunks of ops while what remains is invalid
+    /// and the drop is sound (see the module's comment).
+    fn drop_ops<'h>(&self, mut items: Vec<Item<'h>>) -> Vec<Item<'h>> {
+        let mut chunk = items.len().div_ceil(2).max(1);
+        loop {
+            let mut changed = false;
+            let mut start = 0;
+            while start < items.len() && Instant::now() < self.deadline {
+                let end = (start + chunk).min(items.len());
+                let remaining: Vec<Item<'h>> = items[..start]
+                    .iter()
+                    .chain(&items[end..])
+                    .copied()
+                    .collect();
+                if sound_to_drop(&items[start..end], &remaining)
+                    && self.invalid(&remaining, usize::MAX)
+                {
+                    items = remaining;
+                    changed = true;
+                } else {
+                    start = end;
+                }
+            }
+            if Instant::now() >= self.deadline || (chunk == 1 && !changed) {
+                return items;
+            }
+            chunk = (chunk / 2).max(1);
+        }
+    }
+}
+
+/// Whether dropping `dropped` keeps the witness sound: each is a read, or
+/// sets a value no op in `remaining` observes.
+fn sound_to_drop(dropped: &[Item<'_>], remaining: &[Item<'_>]) -> bool {
+    let observed = |v: &Value| {
+        remaining.iter().any(|i| match i.effect {
+            Effect::Read(r) => r == v,
+            Effect::Sets { expects, .. } => expects == Some(v),
+        })
+    };
+    dropped.iter().all(|i| match i.effect {
+        Effect::Read(_) => true,
+        Effect::Sets { sets, .. } => !observed(sets),
+    })
+}
