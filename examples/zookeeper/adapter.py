@@ -19,16 +19,17 @@ lock (the standard recipe, kazoo's Lock: an ephemeral sequential node under
   The token is the czxid of the holder's lock node (ZooKeeper's transaction
   id: it rises with every grant).
 - renew {token}: the holder's unit of work, a write to the protected
-  resource (/faultline/resource), sent only while kazoo says the lock's
-  session is connected (kazoo's docs: treat a suspended connection as a lost
-  lock). fencing=off: a plain setData through a second session, to any
-  server (the resource knows nothing of the lock). fencing=on: a multi-op in
+  resource (/faultline/resource), sent until kazoo reports the lock's
+  session LOST, as kazoo's Lock does (its is_acquired stays true while the
+  connection is down; kazoo's docs advise more care). fencing=off: a plain setData through a second session, to one of
+  the other servers (the resource knows nothing of the lock, and stays
+  writable when the holder's server stalls). fencing=on: a multi-op in
   the lock's session, check(lock node) + setData, applied only while the
   holder's lock node exists.
 - release: delete the lock node.
 
-What the checker is told (lease_ms, from the op's start): a connected holder
-relies on its session for one session timeout after each successful step.
+What the checker is told (lease_ms, from the op's start): the holder relies
+on its session for one session timeout after each successful step.
 That is sound for a step through the lock's session (the request touched the
 session, which cannot expire sooner); a write through another session proves
 nothing about the lock's, and without fencing the holder also relies on the
@@ -49,7 +50,10 @@ from kazoo.recipe.lock import LockTimeout
 from kazoo.retry import KazooRetry
 
 NODE = os.environ["FAULTLINE_NODE"]
-NODES = os.environ.get("FAULTLINE_NODES", NODE)
+# The protected resource's store, for fencing=off: the other servers (kazoo
+# picks one), so the resource stays writable when the holder's server stalls.
+STORE_HOSTS = ",".join(n for n in os.environ.get("FAULTLINE_NODES", NODE).split(",")
+                       if n != NODE) or NODE
 SYNC = os.environ.get("FAULTLINE_PARAM_SYNC", "off") == "on"
 FENCING = os.environ.get("FAULTLINE_PARAM_FENCING", "off") == "on"
 # Answer before faultline gives up on us (it kills adapters that overrun).
@@ -179,11 +183,12 @@ class Register:
 class Lock:
     def __init__(self):
         self.client = None      # the lock's session, on NODE
-        self.store = None       # fencing=off: the resource's session, any node
+        self.store = None       # fencing=off: the resource's session, another server
         self.lock = None
         self.node = None        # the holder's lock node, a full path
         self.token = None
         self.session_s = 2.0
+        self.lost = threading.Event()
 
     def drop(self):
         """Forget the lock and end its session (which deletes the lock node)."""
@@ -194,7 +199,16 @@ class Lock:
     def acquire(self, op, start):
         self.drop()
         self.session_s = op["value"]["lease_ms"] / 1000
+        if not FENCING and self.store is None:
+            try:
+                self.store = open_session(STORE_HOSTS, REGISTER_SESSION_S)
+            except NotConnected as e:  # tried again at the first write
+                log(f"store: {e}")
         self.client = open_session(NODE, self.session_s)
+        # kazoo's Lock keeps is_acquired while the connection is down; only
+        # LOST (kazoo reconnected and learned the session expired) ends it.
+        self.lost = lost = threading.Event()
+        self.client.add_listener(lambda state: lost.set() if state == KazooState.LOST else None)
         self.lock = self.client.Lock(f"{LOCKS}/{op['key']}", op["value"]["holder"])
         try:
             self.lock.acquire(timeout=TIMEOUT_S / 2.5)
@@ -220,10 +234,9 @@ class Lock:
     def renew(self, op, start):
         if self.token is None or op["value"].get("token") != self.token:
             return {"type": "fail", "error": "not-held"}
-        state = self.client.state
-        if state != KazooState.CONNECTED:
+        if self.lost.is_set():
             self.drop()
-            return {"type": "fail", "error": f"lease-lost: session {state.lower()}"}
+            return {"type": "fail", "error": "lease-lost: session expired"}
         payload = json.dumps(op["value"]).encode()
         if FENCING:
             txn = self.client.transaction()
@@ -236,7 +249,7 @@ class Lock:
             until = start + self.session_s
         else:
             if self.store is None:
-                self.store = open_session(NODES, REGISTER_SESSION_S)
+                self.store = open_session(STORE_HOSTS, REGISTER_SESSION_S)
             wait(self.store.set_async(RESOURCE, payload))
             until = max(start + self.session_s, time.monotonic())
         return {"type": "ok", "value": {"token": self.token, "lease_ms": held_ms(start, until)}}
