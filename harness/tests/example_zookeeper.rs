@@ -94,13 +94,14 @@ fn text(output: &Output) -> String {
 
 /// Runs the unsafe variant for each seed until one is caught (its output
 /// contains `anomaly`), then the safe variant once, which must be valid.
+/// The time limits (s) are the unsafe and the safe runs'.
 fn caught_then_passes(
     workload: &str,
     unsafe_param: &str,
     seeds: &[u64],
     anomaly: &str,
     safe_param: &str,
-    time_limit: u32,
+    (unsafe_limit, safe_limit): (u32, u32),
 ) {
     let tmp = tempfile::tempdir().unwrap();
     let mut tried = Vec::new();
@@ -110,7 +111,7 @@ fn caught_then_passes(
             workload,
             seed,
             unsafe_param,
-            time_limit,
+            unsafe_limit,
         );
         let out = text(&output);
         assert!(matches!(output.status.code(), Some(0 | 1)), "{out}");
@@ -129,7 +130,7 @@ fn caught_then_passes(
         workload,
         1,
         safe_param,
-        time_limit,
+        safe_limit,
     );
     let out = text(&output);
     assert_eq!(
@@ -145,13 +146,14 @@ fn plain_reads_are_flagged_in_partitions_and_synced_reads_pass() {
     if !prerequisites(true) {
         return;
     }
+    // 5 of 5 seeded runs caught in the README's table; seeds 5 and 2 by 3.2 s.
     caught_then_passes(
         "register",
         "sync=off",
-        &[1, 2, 3],
+        &[5, 2, 1],
         "linearizable: invalid",
         "sync=on",
-        10,
+        (10, 10),
     );
 }
 
@@ -160,12 +162,15 @@ fn unfenced_zookeeper_locks_are_caught_and_fenced_ones_pass() {
     if !prerequisites(false) {
         return;
     }
+    // A catch needs a pause of the follower a holder is on while another
+    // client waits: 4 of 10 seeded 20 s runs in the README's table (seeds
+    // 1, 6, 8, 9), so up to three longer runs, seeds that caught first.
     caught_then_passes(
         "lock",
         "fencing=off",
-        &[1, 2, 3],
+        &[9, 6, 1],
         "overlapping holds",
         "fencing=on",
-        20,
+        (25, 15),
     );
 }
