@@ -43,8 +43,7 @@ import time
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (BadVersionError, ConnectionLoss, NodeExistsError,
-                              NoNodeError, RolledBackError, SessionExpiredError,
-                              ZookeeperError)
+                              NoNodeError, SessionExpiredError, ZookeeperError)
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.recipe.lock import LockTimeout
 from kazoo.retry import KazooRetry
@@ -288,9 +287,9 @@ def setup():
     """The resource node the lock's holders write (created once, by anyone)."""
     zk = open_session(NODE, REGISTER_SESSION_S)
     try:
-        zk.ensure_path(LOCKS)
+        wait(zk.ensure_path_async(LOCKS), 0.2)
         try:
-            zk.create(RESOURCE, b"")
+            wait(zk.create_async(RESOURCE, b""), 0.2)
         except NodeExistsError:
             pass
     finally:
