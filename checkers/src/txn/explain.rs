@@ -9,17 +9,13 @@ use super::rw_register::RwRegister;
 use serde_json::{json, Value};
 
 /// What inferred the data edges, to explain them.
-pub enum Inference<'h, 't> {
-    ListAppend(ListAppend<'h, 't>),
-    RwRegister(RwRegister<'h, 't>),
+pub enum Inference<'t> {
+    ListAppend(ListAppend<'t>),
+    RwRegister(RwRegister<'t>),
 }
 
 /// The lines and JSON steps of a cycle.
-pub fn cycle(
-    txns: &Txns<'_>,
-    inference: &Inference<'_, '_>,
-    steps: &[Step],
-) -> (Vec<String>, Value) {
+pub fn cycle(txns: &Txns, inference: &Inference<'_>, steps: &[Step]) -> (Vec<String>, Value) {
     let name = |x: TxnId| txns.txns[x as usize].invoke;
     let mut lines = Vec::with_capacity(steps.len() + 1);
     let mut json_steps = Vec::with_capacity(steps.len());

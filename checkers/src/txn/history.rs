@@ -4,11 +4,11 @@
 //! micro-ops: `["append", k, v]` and `["r", k, null | [v1, ...]]`
 //! (list-append), `["w", k, v]` and `["r", k, null | v]` (rw-register). The
 //! completion of an `ok` txn carries the reads; `fail` means it did not
-//! commit, `info` (or no completion) that it may have. Reads stay borrowed
-//! from the history: a million transactions of long list reads are not copied.
+//! commit, `info` (or no completion) that it may have. They are read from a
+//! [`History`] ([`parse`]) or straight from its JSON lines (jsonl.rs), into
+//! the compact form of [`Txns`].
 
 use crate::history::{History, OpType, Process};
-use crate::pairs::pairs;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
@@ -46,19 +46,30 @@ pub enum Status {
     Info,
 }
 
+/// Where a list read's elements are stored ([`Txns::list`]): a prefix of its
+/// key's shared list, or a range of the other reads' storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct List {
+    start: u32,
+    len: u32,
+}
+
+/// `List::start` of a prefix of the key's shared list.
+const SHARED: u32 = u32::MAX;
+
 /// One micro-op. Reads are `None` when the value is unknown (an invocation,
 /// or a txn that did not complete `ok`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Mop<'a> {
+pub enum Mop {
     Append(Key, i64),
-    /// A list read: `Some([])` for an empty or missing list.
-    ReadList(Key, Option<&'a [Value]>),
+    /// A list read: `Some` of an empty list for an empty or missing list.
+    ReadList(Key, Option<List>),
     Write(Key, i64),
     /// A register read: `Some(None)` for an unset register.
     ReadReg(Key, Option<Option<i64>>),
 }
 
-impl Mop<'_> {
+impl Mop {
     pub fn key(&self) -> Key {
         match *self {
             Mop::Append(k, _) | Mop::ReadList(k, _) | Mop::Write(k, _) | Mop::ReadReg(k, _) => k,
@@ -72,141 +83,300 @@ impl Mop<'_> {
 
 /// One transaction.
 #[derive(Clone, Debug)]
-pub struct Txn<'a> {
+pub struct Txn {
     /// Index of the invocation in the history; names the txn (`T12`).
     pub invoke: u64,
     /// Index of the completion, if any.
     pub complete: Option<u64>,
     pub process: Process,
     pub status: Status,
-    pub mops: Vec<Mop<'a>>,
+    /// Its micro-ops: a range of `Txns::mops`.
+    mops: (u32, u32),
 }
 
 /// The transactions of a history, in invocation order, and the key names.
+///
+/// Compact, so a million txns fit in little memory: micro-ops sit in one flat
+/// vector, and a list read is stored once per key where it can be: every
+/// read that is a prefix of (or extends) the key's longest read so far is a
+/// length into one shared list per key. Reads that disagree with it keep
+/// their own copy. Nothing is lost: [`Txns::list`] gives back each read.
 #[derive(Debug, Default)]
-pub struct Txns<'a> {
-    pub txns: Vec<Txn<'a>>,
+pub struct Txns {
+    pub txns: Vec<Txn>,
     pub keys: Vec<String>,
+    mops: Vec<Mop>,
+    /// Per key, the longest list read so far that the others extend.
+    shared: Vec<Vec<i64>>,
+    /// The elements of the reads that are not prefixes of `shared`.
+    other: Vec<i64>,
 }
 
-impl Txns<'_> {
+impl Txns {
     pub fn key_name(&self, k: Key) -> &str {
         &self.keys[k as usize]
+    }
+
+    /// The micro-ops of `txn`.
+    pub fn mops(&self, txn: &Txn) -> &[Mop] {
+        &self.mops[txn.mops.0 as usize..(txn.mops.0 + txn.mops.1) as usize]
+    }
+
+    /// The elements of list read `l` of key `k`.
+    pub fn list(&self, k: Key, l: List) -> &[i64] {
+        if l.start == SHARED {
+            &self.shared[k as usize][..l.len as usize]
+        } else {
+            &self.other[l.start as usize..(l.start + l.len) as usize]
+        }
+    }
+}
+
+/// Builds [`Txns`]: interns keys, stores list reads, pairs invocations with
+/// completions. Both readers (a [`History`] and JSON lines) feed it.
+#[derive(Default)]
+pub(super) struct Builder {
+    out: Txns,
+    text: FxHashMap<String, Key>,
+    ints: FxHashMap<i64, Key>,
+    /// Per process, its open txn.
+    open: FxHashMap<Process, usize>,
+    /// A list being read, before it is stored.
+    pub(super) scratch: Vec<i64>,
+}
+
+impl Builder {
+    fn fresh(&mut self, name: String) -> Key {
+        self.out.keys.push(name);
+        self.out.shared.push(Vec::new());
+        (self.out.keys.len() - 1) as Key
+    }
+
+    pub(super) fn key_text(&mut self, s: &str) -> Key {
+        if let Some(&k) = self.text.get(s) {
+            return k;
+        }
+        let k = self.fresh(s.to_string());
+        self.text.insert(s.to_string(), k);
+        k
+    }
+
+    pub(super) fn key_int(&mut self, i: i64) -> Key {
+        if let Some(&k) = self.ints.get(&i) {
+            return k;
+        }
+        let k = self.fresh(i.to_string());
+        self.ints.insert(i, k);
+        k
+    }
+
+    /// Stores the list in `scratch` as a read of `k`.
+    fn store_list(&mut self, k: Key) -> Result<List, String> {
+        let r = &self.scratch;
+        let shared = &mut self.out.shared[k as usize];
+        let common = r.len().min(shared.len());
+        let len = u32::try_from(r.len()).map_err(|_| "a list of 2^32 elements or more")?;
+        if r[..common] == shared[..common] {
+            if r.len() > shared.len() {
+                shared.extend_from_slice(&r[common..]);
+            }
+            return Ok(List { start: SHARED, len });
+        }
+        let start = u32::try_from(self.out.other.len())
+            .ok()
+            .filter(|s| *s != SHARED && s.checked_add(len).is_some())
+            .ok_or("more than 2^32 list elements in reads that disagree")?;
+        self.out.other.extend_from_slice(r);
+        Ok(List { start, len })
+    }
+
+    pub(super) fn mops_len(&self) -> usize {
+        self.out.mops.len()
+    }
+
+    pub(super) fn push(&mut self, m: Mop) {
+        self.out.mops.push(m);
+    }
+
+    /// An invocation: a new txn, open until its process completes it.
+    pub(super) fn invoke(&mut self, index: u64, process: Process) -> Result<(), String> {
+        if let Some(&prev) = self.open.get(&process) {
+            return Err(format!(
+                "op {index}: process {process} invokes while its op {} is still open",
+                self.out.txns[prev].invoke
+            ));
+        }
+        self.open.insert(process, self.out.txns.len());
+        let at = self.out.mops.len() as u32;
+        self.out.txns.push(Txn {
+            invoke: index,
+            complete: None,
+            process,
+            status: Status::Info,
+            mops: (at, 0),
+        });
+        Ok(())
+    }
+
+    /// The micro-ops pushed since `from` become the last txn's (its invocation's).
+    pub(super) fn invoked_mops(&mut self, from: usize) {
+        let t = self.out.txns.last_mut().expect("invoked");
+        t.mops = (from as u32, (self.out.mops.len() - from) as u32);
+    }
+
+    /// A completion of `process`'s open txn. Returns the txn's position.
+    pub(super) fn complete(
+        &mut self,
+        index: u64,
+        process: Process,
+        kind: OpType,
+    ) -> Result<usize, String> {
+        let Some(at) = self.open.remove(&process) else {
+            return Err(format!(
+                "op {index}: process {process} completes an op it never invoked"
+            ));
+        };
+        let t = &mut self.out.txns[at];
+        t.complete = Some(index);
+        t.status = match kind {
+            OpType::Ok => Status::Ok,
+            OpType::Fail => Status::Fail,
+            _ => Status::Info,
+        };
+        Ok(at)
+    }
+
+    /// The micro-ops pushed since `from` replace txn `at`'s (an ok
+    /// completion's, with what its reads returned).
+    pub(super) fn completed_mops(&mut self, at: usize, from: usize) {
+        self.out.txns[at].mops = (from as u32, (self.out.mops.len() - from) as u32);
+    }
+
+    pub(super) fn finish(mut self) -> Result<Txns, String> {
+        if self.out.txns.len() >= u32::MAX as usize || self.out.mops.len() >= u32::MAX as usize {
+            return Err("too many transactions (at most 2^32 - 1)".into());
+        }
+        // Drop the micro-ops that ok completions replaced.
+        let mut mops = Vec::with_capacity(self.out.txns.len() * 3);
+        for t in &mut self.out.txns {
+            let (a, n) = t.mops;
+            t.mops = (mops.len() as u32, n);
+            mops.extend_from_slice(&self.out.mops[a as usize..(a + n) as usize]);
+        }
+        self.out.mops = mops;
+        Ok(self.out)
     }
 }
 
 /// Reads every `txn` op of `history`. Ops with another `f` are an error (a
 /// transactional history has nothing else), as is a malformed micro-op.
-pub fn parse(history: &History, workload: TxnWorkload) -> Result<Txns<'_>, String> {
-    let mut keys = KeyNames::default();
-    let mut out = Txns::default();
-    for pair in pairs(history)? {
-        let inv = pair.invoke;
-        if inv.f != "txn" {
+pub fn parse(history: &History, workload: TxnWorkload) -> Result<Txns, String> {
+    let mut b = Builder::default();
+    for op in history.client_ops() {
+        if op.f != "txn" {
             return Err(format!(
                 "op {}: f is {:?}; a transactional history has only \"txn\" ops",
-                inv.index, inv.f
+                op.index, op.f
             ));
         }
-        let status = match pair.outcome() {
-            OpType::Ok => Status::Ok,
-            OpType::Fail => Status::Fail,
-            _ => Status::Info,
+        let (at, known) = if op.kind == OpType::Invoke {
+            b.invoke(op.index, op.process)?;
+            (None, false)
+        } else {
+            let at = b.complete(op.index, op.process, op.kind)?;
+            // The completion of an ok txn holds what its reads returned.
+            if op.kind != OpType::Ok || op.value.is_null() {
+                continue;
+            }
+            (Some(at), true)
         };
-        // The completion of an ok txn holds what its reads returned.
-        let source = match (status, pair.completion) {
-            (Status::Ok, Some(c)) if !c.value.is_null() => c,
-            _ => inv,
-        };
-        let known = status == Status::Ok;
-        let items = source.value.as_array().ok_or_else(|| {
+        let items = op.value.as_array().ok_or_else(|| {
             format!(
                 "op {}: a txn's value must be a list of micro-ops, found {}",
-                source.index,
-                short(&source.value)
+                op.index,
+                short(&op.value)
             )
         })?;
-        let mut mops = Vec::with_capacity(items.len());
+        let from = b.out.mops.len();
         for (i, item) in items.iter().enumerate() {
-            let mop = parse_mop(item, workload, known, &mut keys, &mut out.keys)
-                .map_err(|e| format!("op {}: micro-op {i} {}: {e}", source.index, short(item)))?;
-            mops.push(mop);
+            let mop = parse_mop(item, workload, known, &mut b)
+                .map_err(|e| format!("op {}: micro-op {i} {}: {e}", op.index, short(item)))?;
+            b.out.mops.push(mop);
         }
-        out.txns.push(Txn {
-            invoke: inv.index,
-            complete: pair.completion.map(|c| c.index),
-            process: inv.process,
-            status,
-            mops,
-        });
+        match at {
+            None => b.invoked_mops(from),
+            Some(at) => b.completed_mops(at, from),
+        }
     }
-    if out.txns.len() >= u32::MAX as usize {
-        return Err("too many transactions (at most 2^32 - 1)".into());
-    }
-    Ok(out)
+    b.finish()
 }
 
-/// Interned keys: string keys by their text, integer keys by value (so a
-/// history of numbered keys allocates no strings).
-#[derive(Default)]
-struct KeyNames<'a> {
-    text: FxHashMap<&'a str, Key>,
-    ints: FxHashMap<i64, Key>,
-}
-
-fn parse_mop<'a>(
-    item: &'a Value,
+fn parse_mop(
+    item: &Value,
     workload: TxnWorkload,
     known: bool,
-    keys: &mut KeyNames<'a>,
-    names: &mut Vec<String>,
-) -> Result<Mop<'a>, String> {
+    b: &mut Builder,
+) -> Result<Mop, String> {
     let parts = match item.as_array() {
         Some(p) if p.len() == 3 => p,
         _ => return Err("expected [f, key, value]".into()),
     };
     let f = parts[0].as_str().ok_or("f must be a string")?;
-    let mut fresh = |name: String| {
-        names.push(name);
-        (names.len() - 1) as Key
-    };
     let key = match &parts[1] {
-        Value::String(s) => match keys.text.get(s.as_str()) {
-            Some(&k) => k,
-            None => {
-                let k = fresh(s.clone());
-                keys.text.insert(s, k);
-                k
-            }
-        },
-        Value::Number(n) if n.as_i64().is_some() => {
-            let i = n.as_i64().expect("checked");
-            match keys.ints.get(&i) {
-                Some(&k) => k,
-                None => {
-                    let k = fresh(i.to_string());
-                    keys.ints.insert(i, k);
-                    k
-                }
-            }
-        }
+        Value::String(s) => b.key_text(s),
+        Value::Number(n) if n.as_i64().is_some() => b.key_int(n.as_i64().expect("checked")),
         _ => return Err("the key must be a string or an integer".into()),
     };
-    let int = |v: &Value| v.as_i64().ok_or("values must be integers");
     let value = &parts[2];
+    let raw = match value {
+        Value::Null => Raw::Null,
+        Value::Number(n) => n.as_i64().map_or(Raw::Other, Raw::Int),
+        Value::Array(items) => {
+            b.scratch.clear();
+            for v in items {
+                b.scratch
+                    .push(v.as_i64().ok_or("list elements must be integers")?);
+            }
+            Raw::List
+        }
+        _ => Raw::Other,
+    };
+    mop(workload, f, key, raw, known, b)
+}
+
+/// A micro-op's value as read, before it is checked against its `f`. A
+/// list's elements are in `Builder::scratch`.
+#[derive(Clone, Copy)]
+pub(super) enum Raw {
+    Null,
+    Int(i64),
+    List,
+    Other,
+}
+
+pub(super) fn mop(
+    workload: TxnWorkload,
+    f: &str,
+    key: Key,
+    value: Raw,
+    known: bool,
+    b: &mut Builder,
+) -> Result<Mop, String> {
+    let int = |v: Raw| match v {
+        Raw::Int(i) => Ok(i),
+        _ => Err("values must be integers".to_string()),
+    };
     Ok(match (workload, f) {
         (TxnWorkload::ListAppend, "append") => Mop::Append(key, int(value)?),
         (TxnWorkload::ListAppend, "r") => Mop::ReadList(
             key,
             match value {
                 _ if !known => None,
-                Value::Null => Some(&[][..]),
-                Value::Array(items) => {
-                    if items.iter().any(|v| v.as_i64().is_none()) {
-                        return Err("list elements must be integers".into());
-                    }
-                    Some(&items[..])
+                Raw::Null => {
+                    b.scratch.clear();
+                    Some(b.store_list(key)?)
                 }
+                Raw::List => Some(b.store_list(key)?),
                 _ => return Err("a list read returns null or a list".into()),
             },
         ),
@@ -215,7 +385,7 @@ fn parse_mop<'a>(
             key,
             match value {
                 _ if !known => None,
-                Value::Null => Some(None),
+                Raw::Null => Some(None),
                 v => Some(Some(int(v)?)),
             },
         ),
@@ -239,8 +409,8 @@ pub fn short(v: &Value) -> String {
 }
 
 /// A list read as text: `[1, 2, 3]`, long ones elided in the middle.
-pub fn list_text(items: &[Value]) -> String {
-    let show = |vs: &[Value]| {
+pub fn list_text(items: &[i64]) -> String {
+    let show = |vs: &[i64]| {
         vs.iter()
             .map(|v| v.to_string())
             .collect::<Vec<_>>()

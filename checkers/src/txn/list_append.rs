@@ -12,7 +12,7 @@ use super::anomaly::Anomalies;
 use super::graph::{Edges, RW, WR, WW};
 use super::history::{list_text, Key, Mop, Status, TxnId, Txns};
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Who appended an element, and whether it was that txn's last append to the key.
 #[derive(Clone, Copy)]
@@ -22,31 +22,30 @@ struct Writer {
 }
 
 /// What was inferred, kept to explain edges afterwards.
-pub struct ListAppend<'h, 't> {
-    txns: &'t Txns<'h>,
+pub struct ListAppend<'t> {
+    txns: &'t Txns,
     writers: FxHashMap<(Key, i64), Writer>,
     /// Each key's longest committed read: the version order.
-    longest: Vec<&'h [Value]>,
+    longest: Vec<&'t [i64]>,
     /// Per key, committed appends that no read saw: (value, writer).
     unseen: Vec<Vec<(i64, TxnId)>>,
-}
-
-fn int(v: &Value) -> i64 {
-    v.as_i64().expect("checked when parsed")
 }
 
 /// Infers the edges of `txns` into `edges`, and the anomalies that need no
 /// cycle into `found`. `Err` for a history that breaks the workload's rules
 /// (a value appended twice to one key).
-pub fn infer<'h, 't>(
-    txns: &'t Txns<'h>,
+pub fn infer<'t>(
+    txns: &'t Txns,
     edges: &mut Edges,
     found: &mut Anomalies,
-) -> Result<ListAppend<'h, 't>, String> {
+) -> Result<ListAppend<'t>, String> {
     let nkeys = txns.keys.len();
     let mut writers: FxHashMap<(Key, i64), Writer> = FxHashMap::default();
     for (t, txn) in txns.txns.iter().enumerate() {
-        let appends = txn.mops.iter().filter(|m| matches!(m, Mop::Append(..)));
+        let appends = txns
+            .mops(txn)
+            .iter()
+            .filter(|m| matches!(m, Mop::Append(..)));
         for (i, m) in appends.clone().enumerate() {
             let Mop::Append(k, v) = *m else { continue };
             let last = !appends
@@ -69,11 +68,12 @@ pub fn infer<'h, 't>(
     }
 
     // The longest read of each key, and who read it.
-    let mut longest: Vec<&'h [Value]> = vec![&[]; nkeys];
+    let mut longest: Vec<&'t [i64]> = vec![&[]; nkeys];
     let mut longest_by: Vec<TxnId> = vec![0; nkeys];
     for (t, txn) in ok_txns(txns) {
-        for m in &txn.mops {
+        for m in txns.mops(txn) {
             if let Mop::ReadList(k, Some(r)) = *m {
+                let r = txns.list(k, r);
                 if r.len() > longest[k as usize].len() {
                     longest[k as usize] = r;
                     longest_by[k as usize] = t;
@@ -86,7 +86,7 @@ pub fn infer<'h, 't>(
     let mut bad = vec![false; nkeys];
     for (k, l) in longest.iter().enumerate() {
         let mut seen = FxHashSet::default();
-        if let Some(dup) = l.iter().find(|v| !seen.insert(int(v))) {
+        if let Some(dup) = l.iter().find(|v| !seen.insert(**v)) {
             bad[k] = true;
             let reader = longest_by[k];
             found.add("duplicate-elements", vec![reader], || {
@@ -104,12 +104,14 @@ pub fn infer<'h, 't>(
         }
     }
     for (t, txn) in ok_txns(txns) {
-        for m in &txn.mops {
+        for m in txns.mops(txn) {
             let Mop::ReadList(k, Some(r)) = *m else {
                 continue;
             };
+            let r = txns.list(k, r);
             let l = longest[k as usize];
-            if r.len() <= l.len() && l[..r.len()] == *r {
+            // Reads stored as prefixes of the key's shared list pass at once.
+            if r.len() <= l.len() && (r.as_ptr() == l.as_ptr() || l[..r.len()] == *r) {
                 continue;
             }
             bad[k as usize] = true;
@@ -136,7 +138,7 @@ pub fn infer<'h, 't>(
     for (k, l) in longest.iter().enumerate() {
         let key = txns.key_name(k as Key);
         let mut prev: Option<(i64, Writer)> = None;
-        for v in l.iter().map(int) {
+        for &v in l.iter() {
             let w = writers.get(&(k as Key, v)).copied();
             if let Some(w) = w {
                 let status = txns.txns[w.txn as usize].status;
@@ -180,7 +182,7 @@ pub fn infer<'h, 't>(
     {
         let mut in_order: FxHashSet<(Key, i64)> = FxHashSet::default();
         for (k, l) in longest.iter().enumerate() {
-            in_order.extend(l.iter().map(|v| (k as Key, int(v))));
+            in_order.extend(l.iter().map(|&v| (k as Key, v)));
         }
         for (&(k, v), w) in &writers {
             if txns.txns[w.txn as usize].status == Status::Ok && !in_order.contains(&(k, v)) {
@@ -193,9 +195,7 @@ pub fn infer<'h, 't>(
         if bad[k] {
             list.clear();
         }
-        let last = longest[k]
-            .last()
-            .and_then(|v| writers.get(&(k as Key, int(v))));
+        let last = longest[k].last().and_then(|&v| writers.get(&(k as Key, v)));
         if let Some(w) = last.filter(|w| txns.txns[w.txn as usize].status != Status::Fail) {
             for &(_, u) in list.iter() {
                 edges.add(w.txn, u, WW);
@@ -217,10 +217,12 @@ pub fn infer<'h, 't>(
     let mut read_keys: Vec<Key> = Vec::new();
     for (t, txn) in ok_txns(txns) {
         read_keys.clear();
-        for (i, m) in txn.mops.iter().enumerate() {
+        let mops = txns.mops(txn);
+        for (i, m) in mops.iter().enumerate() {
             let Mop::ReadList(k, Some(r)) = *m else {
                 continue;
             };
+            let r = txns.list(k, r);
             let first_read = !read_keys.contains(&k);
             read_keys.push(k);
             if bad[k as usize] {
@@ -230,7 +232,7 @@ pub fn infer<'h, 't>(
             if let Some(w) = step.wr_from {
                 edges.add(w.txn, t, WR);
                 if !w.last {
-                    let v = int(&r[step.seen - 1]);
+                    let v = r[step.seen - 1];
                     found.add("G1b", vec![w.txn, t], || {
                         let line = format!(
                             "T{} appended {v} to {} and then appended to it again; T{} read {} = {}, the state in between",
@@ -252,10 +254,10 @@ pub fn infer<'h, 't>(
                     edges.add(t, u, RW);
                 }
             }
-            let appends_later = txn.mops[i + 1..]
+            let appends_later = mops[i + 1..]
                 .iter()
                 .any(|n| matches!(n, Mop::Append(k2, _) if *k2 == k));
-            let appended_before = txn.mops[..i]
+            let appended_before = mops[..i]
                 .iter()
                 .any(|n| matches!(n, Mop::Append(k2, _) if *k2 == k));
             if first_read && appends_later && !appended_before {
@@ -285,9 +287,7 @@ pub fn infer<'h, 't>(
 }
 
 /// The committed txns, with their ids.
-fn ok_txns<'t, 'h>(
-    txns: &'t Txns<'h>,
-) -> impl Iterator<Item = (TxnId, &'t super::history::Txn<'h>)> {
+fn ok_txns(txns: &Txns) -> impl Iterator<Item = (TxnId, &super::history::Txn)> {
     txns.txns
         .iter()
         .enumerate()
@@ -303,30 +303,30 @@ struct ReadStep {
     rw_to: Option<TxnId>,
 }
 
-impl<'h> ListAppend<'h, '_> {
-    fn writer(&self, k: Key, v: &Value) -> Option<Writer> {
-        self.writers.get(&(k, int(v))).copied()
+impl ListAppend<'_> {
+    fn writer(&self, k: Key, v: i64) -> Option<Writer> {
+        self.writers.get(&(k, v)).copied()
     }
 
     fn committed_or_maybe(&self, w: Writer) -> bool {
         self.txns.txns[w.txn as usize].status != Status::Fail
     }
 
-    fn read_step(&self, t: TxnId, k: Key, r: &[Value]) -> ReadStep {
+    fn read_step(&self, t: TxnId, k: Key, r: &[i64]) -> ReadStep {
         let mut seen = r.len();
-        while seen > 0 && self.writer(k, &r[seen - 1]).is_some_and(|w| w.txn == t) {
+        while seen > 0 && self.writer(k, r[seen - 1]).is_some_and(|w| w.txn == t) {
             seen -= 1;
         }
         let wr_from = match seen {
             0 => None,
             _ => self
-                .writer(k, &r[seen - 1])
+                .writer(k, r[seen - 1])
                 .filter(|&w| self.committed_or_maybe(w)),
         };
         let l = self.longest[k as usize];
         let rw_to = l
             .get(seen)
-            .and_then(|v| self.writer(k, v))
+            .and_then(|&v| self.writer(k, v))
             .filter(|&w| w.txn != t && self.committed_or_maybe(w))
             .map(|w| w.txn);
         ReadStep {
@@ -349,20 +349,24 @@ impl<'h> ListAppend<'h, '_> {
             let before = match label {
                 WW if l
                     .last()
-                    .and_then(|x| self.writer(k as Key, x))
+                    .and_then(|&x| self.writer(k as Key, x))
                     .is_some_and(|w| w.txn == a) =>
                 {
                     format!("T{} appended {} to {key}, the last element any read of it saw ({key} = {})", name(a), l[l.len() - 1], list_text(l))
                 }
                 RW => {
-                    let read = txns.txns[a as usize].mops.iter().find_map(|m| match *m {
-                        Mop::ReadList(k2, Some(r))
-                            if k2 as usize == k && self.read_step(a, k2, r).seen == l.len() =>
-                        {
-                            Some(r)
-                        }
-                        _ => None,
-                    })?;
+                    let read = txns
+                        .mops(&txns.txns[a as usize])
+                        .iter()
+                        .find_map(|m| match *m {
+                            Mop::ReadList(k2, Some(r))
+                                if k2 as usize == k
+                                    && self.read_step(a, k2, txns.list(k2, r)).seen == l.len() =>
+                            {
+                                Some(txns.list(k2, r))
+                            }
+                            _ => None,
+                        })?;
                     format!("T{} read {key} = {}", name(a), list_text(read))
                 }
                 _ => continue,
@@ -388,11 +392,11 @@ impl<'h> ListAppend<'h, '_> {
                 if let Some(line) = self.explain_unseen(a, b, label) {
                     return line;
                 }
-                for m in &ta.mops {
+                for m in txns.mops(ta) {
                     let Mop::Append(k, x) = *m else { continue };
                     let l = self.longest[k as usize];
-                    if let Some(p) = l.iter().position(|v| int(v) == x) {
-                        if let Some(y) = l.get(p + 1) {
+                    if let Some(p) = l.iter().position(|&v| v == x) {
+                        if let Some(&y) = l.get(p + 1) {
                             if self.writer(k, y).is_some_and(|w| w.txn == b) {
                                 return format!(
                                     "T{} appended {x} to {k}; T{} appended {y} right after it ({k} = {}), so T{} -> T{} (ww)",
@@ -405,10 +409,11 @@ impl<'h> ListAppend<'h, '_> {
                 }
             }
             WR => {
-                for m in &tb.mops {
+                for m in txns.mops(tb) {
                     let Mop::ReadList(k, Some(r)) = *m else {
                         continue;
                     };
+                    let r = txns.list(k, r);
                     let step = self.read_step(b, k, r);
                     if step.wr_from.is_some_and(|w| w.txn == a) {
                         return format!(
@@ -428,10 +433,11 @@ impl<'h> ListAppend<'h, '_> {
                 if let Some(line) = self.explain_unseen(a, b, label) {
                     return line;
                 }
-                for m in &ta.mops {
+                for m in txns.mops(ta) {
                     let Mop::ReadList(k, Some(r)) = *m else {
                         continue;
                     };
+                    let r = txns.list(k, r);
                     let step = self.read_step(a, k, r);
                     if step.rw_to == Some(b) {
                         let l = self.longest[k as usize];
@@ -456,19 +462,20 @@ impl<'h> ListAppend<'h, '_> {
 }
 
 /// Inside one txn, per key: its last read (if any) and the appends since.
-type KeyState<'h> = (Key, Option<&'h [Value]>, Vec<i64>);
+type KeyState<'t> = (Key, Option<&'t [i64]>, Vec<i64>);
 
 /// A txn must see its own appends, in order, and repeat what it read.
-fn check_internal<'h>(
-    txns: &Txns<'h>,
+fn check_internal<'t>(
+    txns: &'t Txns,
     t: TxnId,
     found: &mut Anomalies,
-    state: &mut Vec<KeyState<'h>>,
+    state: &mut Vec<KeyState<'t>>,
 ) {
     let txn = &txns.txns[t as usize];
     // Per key: its last read (if any) and the txn's appends since.
     state.clear();
-    for (i, m) in txn.mops.iter().enumerate() {
+    let mops = txns.mops(txn);
+    for (i, m) in mops.iter().enumerate() {
         let k = m.key();
         let at = match state.iter().position(|s| s.0 == k) {
             Some(p) => p,
@@ -481,11 +488,12 @@ fn check_internal<'h>(
         match *m {
             Mop::Append(_, v) => entry.2.push(v),
             Mop::ReadList(_, Some(r)) => {
+                let r = txns.list(k, r);
                 let tail_ok = r.len() >= entry.2.len()
                     && r[r.len() - entry.2.len()..]
                         .iter()
                         .zip(&entry.2)
-                        .all(|(a, b)| int(a) == *b);
+                        .all(|(a, b)| a == b);
                 let ok = match entry.1 {
                     Some(prev) => {
                         tail_ok && r.len() == prev.len() + entry.2.len() && r[..prev.len()] == *prev
@@ -495,7 +503,7 @@ fn check_internal<'h>(
                 if !ok {
                     let expected = match entry.1 {
                         Some(prev) => {
-                            let mut all: Vec<i64> = prev.iter().map(int).collect();
+                            let mut all: Vec<i64> = prev.to_vec();
                             all.extend(&entry.2);
                             format!("{all:?}")
                         }
@@ -512,9 +520,9 @@ fn check_internal<'h>(
                     });
                 }
                 // A read of a value the txn appends only later.
-                for later in &txn.mops[i + 1..] {
+                for later in &mops[i + 1..] {
                     if let Mop::Append(k2, v) = *later {
-                        if k2 == k && r.iter().any(|x| int(x) == v) {
+                        if k2 == k && r.contains(&v) {
                             found.add("future-read", vec![t], || {
                                 let line = format!(
                                     "T{} read {} = {} (micro-op {i}), which holds {v}, an element it appends only later",

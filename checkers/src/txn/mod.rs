@@ -2,7 +2,8 @@
 //! history of transactions, find its cycles and the anomalies that need no
 //! cycle, and say which consistency models the history rules out.
 //!
-//! history.rs reads txns; list_append.rs and rw_register.rs infer ww, wr and
+//! history.rs reads txns from a history, jsonl.rs straight from its file,
+//! both into one compact form; list_append.rs and rw_register.rs infer ww, wr and
 //! rw edges (and non-cycle anomalies); order.rs adds process and real-time
 //! edges; graph.rs holds the graph and its strongly connected components;
 //! cycles.rs searches and names cycles; models.rs says what each model
@@ -13,11 +14,15 @@ pub mod cycles;
 pub mod explain;
 pub mod graph;
 pub mod history;
+pub mod jsonl;
 pub mod list_append;
 pub mod models;
 pub mod order;
 pub mod rw_register;
+mod scan;
 
+#[cfg(test)]
+mod compact_tests;
 #[cfg(test)]
 mod tests;
 
@@ -63,12 +68,32 @@ pub fn check(
     workload: TxnWorkload,
     opts: &Options,
 ) -> Result<CheckResult, String> {
+    check_txns(&history::parse(history, workload)?, workload, opts)
+}
+
+/// Checks a `history.jsonl` file, read straight into txns (no
+/// [`crate::History`] in memory: the way to check millions of txns).
+/// Returns the result and the reader's warnings.
+pub fn check_file(
+    path: &std::path::Path,
+    workload: TxnWorkload,
+    opts: &Options,
+) -> Result<(CheckResult, Vec<String>), String> {
+    let read = jsonl::read_file(path, workload)?;
+    Ok((check_txns(&read.txns, workload, opts)?, read.warnings))
+}
+
+/// Checks txns already read.
+pub fn check_txns(
+    txns: &history::Txns,
+    workload: TxnWorkload,
+    opts: &Options,
+) -> Result<CheckResult, String> {
     let models = if opts.models.is_empty() {
         vec![ConsistencyModel::StrictSerializable]
     } else {
         opts.models.clone()
     };
-    let txns = history::parse(history, workload)?;
     let n = txns.txns.len();
     if n >= graph::MAX_TXNS {
         return Err(format!(
@@ -81,21 +106,21 @@ pub fn check(
     let mut edges = Edges::default();
     // Data edges on one core, process and real-time edges on the other.
     let (inference, order_edges) = rayon::join(
-        || -> Result<Inference<'_, '_>, String> {
+        || -> Result<Inference<'_>, String> {
             Ok(match workload {
                 TxnWorkload::ListAppend => {
-                    Inference::ListAppend(list_append::infer(&txns, &mut edges, &mut found)?)
+                    Inference::ListAppend(list_append::infer(txns, &mut edges, &mut found)?)
                 }
                 TxnWorkload::RwRegister => {
-                    Inference::RwRegister(rw_register::infer(&txns, &mut edges, &mut found)?)
+                    Inference::RwRegister(rw_register::infer(txns, &mut edges, &mut found)?)
                 }
             })
         },
         || {
             let mut e = Edges::default();
             if realtime {
-                order::process_edges(&txns, &mut e);
-                order::realtime_edges(&txns, &mut e);
+                order::process_edges(txns, &mut e);
+                order::realtime_edges(txns, &mut e);
             }
             e
         },
@@ -111,7 +136,7 @@ pub fn check(
     };
     cycles::search(&graph, &components, extra, |name, cycle| {
         let ids = cycle.iter().map(|s| s.from).collect();
-        found.add(name, ids, || explain::cycle(&txns, &inference, &cycle));
+        found.add(name, ids, || explain::cycle(txns, &inference, &cycle));
     });
     let outcome = Outcome {
         found,
@@ -119,12 +144,12 @@ pub fn check(
         edges: graph.edge_count(),
         components: components.len(),
     };
-    Ok(result(&txns, workload, &models, outcome))
+    Ok(result(txns, workload, &models, outcome))
 }
 
 /// The verdict, summary and details of an outcome.
 fn result(
-    txns: &history::Txns<'_>,
+    txns: &history::Txns,
     workload: TxnWorkload,
     models: &[ConsistencyModel],
     outcome: Outcome,

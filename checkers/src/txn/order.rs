@@ -14,7 +14,7 @@ use crate::history::Process;
 use rustc_hash::FxHashMap;
 
 /// Process edges: each committed txn to the next txn of its process.
-pub fn process_edges(txns: &Txns<'_>, edges: &mut Edges) {
+pub fn process_edges(txns: &Txns, edges: &mut Edges) {
     let mut last: FxHashMap<Process, TxnId> = FxHashMap::default();
     for (t, txn) in txns.txns.iter().enumerate() {
         if txn.status == Status::Fail {
@@ -30,7 +30,7 @@ pub fn process_edges(txns: &Txns<'_>, edges: &mut Edges) {
 }
 
 /// Real-time edges, in the history's order of invocations and completions.
-pub fn realtime_edges(txns: &Txns<'_>, edges: &mut Edges) {
+pub fn realtime_edges(txns: &Txns, edges: &mut Edges) {
     // Events by history position: an invocation or an ok completion.
     let mut events: Vec<(u64, TxnId, bool)> = Vec::with_capacity(txns.txns.len() * 2);
     for (t, txn) in txns.txns.iter().enumerate() {

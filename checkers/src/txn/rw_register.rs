@@ -22,8 +22,8 @@ struct Writer {
 }
 
 /// What was inferred, kept to explain edges afterwards.
-pub struct RwRegister<'h, 't> {
-    txns: &'t Txns<'h>,
+pub struct RwRegister<'t> {
+    txns: &'t Txns,
     writers: FxHashMap<(Key, i64), Writer>,
 }
 
@@ -35,7 +35,7 @@ fn show(v: Version) -> String {
 }
 
 /// The first read of `k` in a txn before it writes `k`: what it saw of others.
-fn external_read(mops: &[Mop<'_>], k: Key) -> Option<Version> {
+fn external_read(mops: &[Mop], k: Key) -> Option<Version> {
     for m in mops {
         match *m {
             Mop::Write(k2, _) if k2 == k => return None,
@@ -46,18 +46,18 @@ fn external_read(mops: &[Mop<'_>], k: Key) -> Option<Version> {
     None
 }
 
-pub fn infer<'h, 't>(
-    txns: &'t Txns<'h>,
+pub fn infer<'t>(
+    txns: &'t Txns,
     edges: &mut Edges,
     found: &mut Anomalies,
-) -> Result<RwRegister<'h, 't>, String> {
+) -> Result<RwRegister<'t>, String> {
     let name = |x: TxnId| txns.txns[x as usize].invoke;
     let mut writers: FxHashMap<(Key, i64), Writer> = FxHashMap::default();
     let mut written: Vec<Vec<i64>> = vec![Vec::new(); txns.keys.len()];
     for (t, txn) in txns.txns.iter().enumerate() {
-        for (i, m) in txn.mops.iter().enumerate() {
+        for (i, m) in txns.mops(txn).iter().enumerate() {
             let Mop::Write(k, v) = *m else { continue };
-            let last = !txn.mops[i + 1..]
+            let last = !txns.mops(txn)[i + 1..]
                 .iter()
                 .any(|n| matches!(n, Mop::Write(k2, _) if *k2 == k));
             let w = Writer {
@@ -89,7 +89,7 @@ pub fn infer<'h, 't>(
         let t = t as TxnId;
         // Per key: its last own write, and its last read.
         let mut state: Vec<(Key, Option<i64>, Option<Version>)> = Vec::new();
-        for (i, m) in txn.mops.iter().enumerate() {
+        for (i, m) in txns.mops(txn).iter().enumerate() {
             let k = m.key();
             let at = match state.iter().position(|s| s.0 == k) {
                 Some(p) => p,
@@ -211,7 +211,7 @@ pub fn infer<'h, 't>(
 
 /// The wr edge of an external read of `k = v` by `t`, and what it may reveal.
 fn external_wr(
-    txns: &Txns<'_>,
+    txns: &Txns,
     writers: &FxHashMap<(Key, i64), Writer>,
     t: TxnId,
     k: Key,
@@ -270,15 +270,15 @@ fn version_cycle(pairs: &[(Version, i64)]) -> Option<Vec<Version>> {
         .map(|scc| scc.into_iter().map(|n| g[n]).collect())
 }
 
-impl RwRegister<'_, '_> {
+impl RwRegister<'_> {
     /// Why `a -> b` with data label `label`, in words.
     pub fn explain(&self, a: TxnId, b: TxnId, label: u8) -> String {
         let txns = self.txns;
         let name = |x: TxnId| txns.txns[x as usize].invoke;
         let (ta, tb) = (&txns.txns[a as usize], &txns.txns[b as usize]);
         let writer_of = |k: Key, v: i64| self.writers.get(&(k, v)).map(|w| w.txn);
-        let writes = |t: &super::history::Txn<'_>| {
-            t.mops
+        let writes = |t: &super::history::Txn| {
+            txns.mops(t)
                 .iter()
                 .filter_map(|m| match *m {
                     Mop::Write(k, v) => Some((k, v)),
@@ -288,7 +288,7 @@ impl RwRegister<'_, '_> {
         };
         match label {
             WR => {
-                for m in &tb.mops {
+                for m in txns.mops(tb) {
                     if let Mop::ReadReg(k, Some(Some(v))) = *m {
                         if writer_of(k, v) == Some(a) {
                             return format!(
@@ -305,12 +305,12 @@ impl RwRegister<'_, '_> {
             }
             WW | RW => {
                 for (k, v) in writes(tb) {
-                    let Some(x) = external_read(&tb.mops, k) else {
+                    let Some(x) = external_read(txns.mops(tb), k) else {
                         continue;
                     };
                     let from_ok = match label {
                         WW => x.is_some_and(|u| writer_of(k, u) == Some(a)),
-                        _ => external_read(&ta.mops, k) == Some(x),
+                        _ => external_read(txns.mops(ta), k) == Some(x),
                     };
                     if from_ok {
                         let what = if label == WW {
@@ -331,7 +331,7 @@ impl RwRegister<'_, '_> {
                 }
                 if label == RW {
                     for (k, v) in writes(tb) {
-                        if external_read(&ta.mops, k) == Some(None) {
+                        if external_read(txns.mops(ta), k) == Some(None) {
                             return format!(
                                 "T{} read {k} = nil, the initial state; T{} wrote {k} = {v}, a later version, so T{} -> T{} (rw)",
                                 name(a), name(b), name(a), name(b),

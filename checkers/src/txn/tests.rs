@@ -432,7 +432,8 @@ fn bad_input_says_where() {
     ]);
     let e = check(&h, TxnWorkload::ListAppend, &Options::default()).unwrap_err();
     assert!(
-        e.contains("op 3: micro-op 0") && e.contains("\"append\" and \"r\""),
+        // The invocation (op 2) already holds the bad micro-op.
+        e.contains("op 2: micro-op 0") && e.contains("\"append\" and \"r\""),
         "{e}"
     );
     let h = serial(&[
