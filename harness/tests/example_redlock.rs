@@ -5,21 +5,15 @@
 //! checker must find two holders at once. With `--set fencing=on` (tokens
 //! from a counter the resource checks) the run must be valid.
 
+#[path = "support/require.rs"]
+mod require;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const REDIS: &str = "/usr/bin/redis-server";
-
 /// redis-server present, or: in CI a failure, elsewhere a skip with a message.
 fn redis_present() -> bool {
-    if Path::new(REDIS).exists() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{REDIS} is missing: scripts/setup installs redis-server");
-    }
-    eprintln!("skipping: {REDIS} is missing (apt-get install redis-server)");
-    false
+    require::require(&[require::Need::File("/usr/bin/redis-server", "redis-server")])
 }
 
 fn system_file() -> PathBuf {

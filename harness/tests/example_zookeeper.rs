@@ -13,46 +13,26 @@
 //! iproute2 and iptables): scripts/setup installs them. In CI a missing one
 //! fails the test; elsewhere the test is skipped with a message.
 
+#[path = "support/require.rs"]
+mod require;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn prerequisites(netns: bool) -> bool {
-    let mut missing = Vec::new();
-    for (file, what) in [
-        ("/usr/share/java/zookeeper.jar", "zookeeper"),
-        (
-            "/usr/lib/python3/dist-packages/kazoo/__init__.py",
-            "python3-kazoo",
-        ),
-    ] {
-        if !Path::new(file).exists() {
-            missing.push(what);
-        }
-    }
+    use require::{require, Need};
+    let mut needs = vec![
+        Need::File("/usr/share/java/zookeeper.jar", "zookeeper"),
+        Need::PythonModule("kazoo", "python3-kazoo"),
+    ];
     if netns {
-        if unsafe { libc::geteuid() } != 0 {
-            missing.push("root");
-        }
-        let ip_netns = Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ip_netns {
-            missing.push("ip netns (iproute2)");
-        }
-        if !Path::new("/usr/sbin/iptables").exists() {
-            missing.push("iptables");
-        }
+        needs.extend([
+            Need::Root,
+            Need::IpNetns,
+            Need::File("/usr/sbin/iptables", "iptables"),
+        ]);
     }
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!("needs {}; run scripts/setup as root", missing.join(", "));
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{message}");
-    }
-    eprintln!("skipping: {message}");
-    false
+    require(&needs)
 }
 
 fn system_file() -> PathBuf {
