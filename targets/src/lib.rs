@@ -18,5 +18,6 @@ pub mod primary_backup;
 pub mod raft;
 pub mod raft_storage;
 pub mod server;
+pub mod sharded;
 pub mod transport;
 pub mod wire;
