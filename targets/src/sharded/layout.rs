@@ -5,7 +5,7 @@
 //! ```text
 //! -> {"id":1,"f":"add-group","value":4}      <- ok once the change is logged
 //! -> {"id":2,"f":"remove-group","value":2}   <- fail change-in-progress (retry)
-//! -> {"id":3,"f":"ring"}                     <- ok {"version":3,"groups":[1,3,4],"next":null}
+//! -> {"id":3,"f":"ring"}     <- ok {"version":3,"groups":[1,3,4],"spare":[2],"next":null}
 //! ```
 //!
 //! The change becomes the ring in force with `commit-ring` (sent by the
@@ -59,8 +59,11 @@ impl Layout {
 
     /// What `ring` answers (and what a node routes by).
     pub fn view(&self) -> Value {
+        let spare: Vec<GroupId> = (1..=self.groups)
+            .filter(|&g| !self.ring.contains(g))
+            .collect();
         json!({
-            "version": self.version, "groups": self.ring.groups(),
+            "version": self.version, "groups": self.ring.groups(), "spare": spare,
             "next": self.next.as_ref().map(|(v, r)| json!({"version": v, "groups": r.groups()})),
         })
     }

@@ -54,6 +54,8 @@ pub async fn run_node(cfg: NodeConfig) -> anyhow::Result<()> {
     let mut members = Vec::new();
     for g in CONFIG..=GROUPS {
         let dir = cfg.data_dir.join(format!("g{g}"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("--data-dir {}: cannot create: {e}", dir.display()))?;
         let (store, loaded) = RaftStorage::open(&dir)?;
         let core_cfg = Config {
             id: cfg.id.clone(),
