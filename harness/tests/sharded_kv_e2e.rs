@@ -32,7 +32,8 @@ struct Run {
     history: Vec<Value>,
 }
 
-/// `faultline test` on 3 sharded-kv nodes for 8 s, faults every second.
+/// `faultline test` on 3 sharded-kv nodes for 8 s, faults every second, 10
+/// clients at 300 ops/s (a handoff takes ~30 ms: the bugs need ops in it).
 fn run(args: &[&str], seed: u64) -> Run {
     let store = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
@@ -40,6 +41,7 @@ fn run(args: &[&str], seed: u64) -> Run {
         .arg(store.path())
         .args(["test", "--quiet", "--target", "sharded-kv", "--nodes", "3"])
         .args(["--time-limit", "8", "--nemesis-interval", "1"])
+        .args(["--rate", "300", "--concurrency", "10"])
         .args(["--seed", &seed.to_string()])
         .args(args)
         .output()

@@ -74,16 +74,25 @@ pub async fn drive(view: watch::Receiver<View>, me: String, addrs: BTreeMap<Stri
 impl Driver {
     async fn handoff(&mut self, t: u64, ring: &Ring) -> anyhow::Result<()> {
         let mut moving: BTreeMap<GroupId, Map<String, Value>> = BTreeMap::new();
+        let mut sources = Vec::new();
         for g in 1..=GROUPS {
             let out = self
                 .call(g, F_FREEZE, json!({"group": g, "version": t, "ring": ring}))
                 .await?;
+            if out["data"].as_object().is_some_and(|d| !d.is_empty()) {
+                sources.push(g);
+            }
             for (k, v) in out["data"].as_object().into_iter().flatten() {
                 let to = ring.owner(k).ok_or_else(|| anyhow!("empty ring"))?;
                 moving.entry(to).or_default().insert(k.clone(), v.clone());
             }
         }
-        for g in 1..=GROUPS {
+        // The groups that take keys first: a moved key is served again once
+        // its new group activates, whenever its old group does.
+        let order = (1..=GROUPS)
+            .filter(|g| !sources.contains(g))
+            .chain(sources.iter().copied());
+        for g in order {
             let data = moving.remove(&g).unwrap_or_default();
             self.call(
                 g,

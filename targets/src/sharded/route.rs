@@ -1,11 +1,13 @@
 //! Routing a client's op: the faultline client talks to one node, and the
 //! node acts as the client library of a sharded store would. It keeps a copy
-//! of the ring (taken from its own replica of the configuration group, and
-//! refreshed when a group answers `wrong-group` or when it is a second old),
-//! sends the op to its local member of the owning group, and on
-//! `wrong-group` refreshes the copy and retries: the ring's owner, then the
-//! owner under the change under way, until the request's time is up (then
-//! `fail wrong-group`: the op did not happen). Any other answer goes back to
+//! of the ring (taken from its own replica of the configuration group once a
+//! second, as a client library polls its configuration service) and sends
+//! the op to its local member of the owning group. On `wrong-group` it
+//! retries the op with the latest ring its replica has: the ring's owner,
+//! then the owner under the change under way, until the request's time is up
+//! (then `fail wrong-group`: the op did not happen). So for up to a second
+//! after a handoff, ops on moved keys first reach their old group, whose
+//! refusal is what keeps them correct. Any other answer goes back to
 //! the client as it is; a `not-leader` names the node that leads that group,
 //! and the client follows it (every node hosts every group).
 
@@ -19,7 +21,7 @@ use super::layout::Layout;
 use super::shell::{Submit, View};
 use crate::wire::{Outcome, Request};
 
-/// How long a node trusts its copy of the ring without a `wrong-group`.
+/// How often a node refreshes its copy of the ring.
 const REFRESH: Duration = Duration::from_secs(1);
 /// Pause between two rounds of retries while a shard moves.
 const BACKOFF: Duration = Duration::from_millis(20);
@@ -43,9 +45,10 @@ impl Router {
         })
     }
 
-    fn copy(&self, refresh: bool) -> Layout {
+    /// The node's copy of the ring, refreshed when it is older than [`REFRESH`].
+    fn copy(&self) -> Layout {
         let mut c = self.cache.lock().expect("route cache");
-        if refresh || c.1.elapsed() > REFRESH {
+        if c.1.elapsed() > REFRESH {
             *c = (self.view.borrow().layout.clone(), Instant::now());
         }
         c.0.clone()
@@ -57,7 +60,7 @@ impl Router {
             return;
         };
         let end = Instant::now() + self.budget;
-        let mut layout = self.copy(false);
+        let mut layout = self.copy();
         let mut attempt = 0usize;
         loop {
             let mut owners: Vec<_> = [
@@ -86,7 +89,7 @@ impl Router {
             if attempt % owners.len() == 0 {
                 tokio::time::sleep(BACKOFF).await;
             }
-            layout = self.copy(true);
+            layout = self.view.borrow().layout.clone();
         }
     }
 }
