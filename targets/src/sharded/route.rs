@@ -86,7 +86,7 @@ impl Router {
                 return;
             }
             attempt += 1;
-            if attempt % owners.len() == 0 {
+            if attempt.is_multiple_of(owners.len()) {
                 tokio::time::sleep(BACKOFF).await;
             }
             layout = self.view.borrow().layout.clone();
