@@ -47,7 +47,11 @@ impl Target {
     pub fn params(self) -> &'static [Param] {
         match self {
             Target::PrimaryBackup => PRIMARY_BACKUP,
-            Target::RaftKv | Target::PaxosRegister | Target::Lock | Target::Dispatcher => &[],
+            Target::RaftKv
+            | Target::PaxosRegister
+            | Target::Lock
+            | Target::Dispatcher
+            | Target::ShardedKv => &[],
         }
     }
 

@@ -23,15 +23,19 @@ pub enum Target {
     PrimaryBackup,
     /// A task dispatcher on Raft with a worker in every node (queue workload).
     Dispatcher,
+    /// Registers over Raft replica groups placed by a consistent-hash ring,
+    /// with shard handoff as groups join and leave (kv workload).
+    ShardedKv,
 }
 
 impl Target {
-    pub const ALL: [Target; 5] = [
+    pub const ALL: [Target; 6] = [
         Target::RaftKv,
         Target::PaxosRegister,
         Target::Lock,
         Target::PrimaryBackup,
         Target::Dispatcher,
+        Target::ShardedKv,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +45,7 @@ impl Target {
             Target::Lock => "lock",
             Target::PrimaryBackup => "primary-backup",
             Target::Dispatcher => "dispatcher",
+            Target::ShardedKv => "sharded-kv",
         }
     }
 
@@ -52,6 +57,7 @@ impl Target {
             Target::Lock => "lock-service",
             Target::PrimaryBackup => "primary-backup",
             Target::Dispatcher => "dispatcher",
+            Target::ShardedKv => "sharded-kv",
         }
     }
 
@@ -72,6 +78,7 @@ impl Target {
             Target::Lock => &["no-fencing", "lease-by-local-clock"],
             Target::PrimaryBackup => &["promote-on-timeout"],
             Target::Dispatcher => &["no-fencing", "ack-before-replicate"],
+            Target::ShardedKv => &["stale-shard-reads", "drop-transfer-writes"],
         }
     }
 
@@ -80,6 +87,7 @@ impl Target {
         match self {
             Target::Lock => WorkloadKind::Lock,
             Target::Dispatcher => WorkloadKind::Queue,
+            Target::ShardedKv => WorkloadKind::Kv,
             Target::RaftKv | Target::PaxosRegister | Target::PrimaryBackup => {
                 WorkloadKind::Register
             }
@@ -93,6 +101,7 @@ impl Target {
         match self {
             Target::Lock => vec![Lock],
             Target::Dispatcher => vec![Queue],
+            Target::ShardedKv => vec![Kv],
             Target::PaxosRegister => vec![Register, Kv],
             Target::RaftKv | Target::PrimaryBackup => WorkloadKind::ALL
                 .iter()

@@ -161,7 +161,7 @@ fn change(nodes: &[NodeInfo], f: &str, node: &str, end: Instant) -> anyhow::Resu
 }
 
 /// One request on a fresh connection; `None` if no reply came in time.
-fn ask(addr: &str, req: &Request, timeout: Duration) -> Option<Completion> {
+pub(super) fn ask(addr: &str, req: &Request, timeout: Duration) -> Option<Completion> {
     let sock = addr.to_socket_addrs().ok()?.next()?;
     let mut s = TcpStream::connect_timeout(&sock, timeout).ok()?;
     s.set_read_timeout(Some(timeout)).ok()?;

@@ -100,6 +100,8 @@ fault_kinds! {
     DiskFull = "disk-full" => disk_full::DiskFull,
     /// Kill some nodes, flip bits in or truncate one of their files, restart.
     Corrupt = "corrupt" => corrupt::Corrupt,
+    /// Add or remove a replica group of sharded-kv; the layout returns at the end.
+    Rebalance = "rebalance" => rebalance::Rebalance,
 }
 
 impl FaultKind {}
