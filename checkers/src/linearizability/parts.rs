@@ -279,6 +279,19 @@ fn check_part<M: Model>(
     Ok(PartReport { found, stats })
 }
 
+/// An op as a person reads it: `read -> 2`, `write 3`, `cas [1,2]` (a
+/// read's null input and an echoed result are left out).
+fn op_words(call: &crate::models::Call<'_>) -> String {
+    let mut words = call.f.to_string();
+    if !call.input.is_null() {
+        words.push_str(&format!(" {}", call.input));
+    }
+    if let Some(out) = call.output.filter(|o| !o.is_null() && *o != call.input) {
+        words.push_str(&format!(" -> {out}"));
+    }
+    words
+}
+
 pub(super) fn describe_call(history: &History, rec: &Recorded<'_>) -> CallView {
     let invoke = &history.ops[rec.invoke_pos];
     CallView {
@@ -375,10 +388,9 @@ fn summarise(
             checker: "linearizable".into(),
             verdict: Verdict::Invalid,
             summary: format!(
-                "not linearizable{key}: op {} ({} {}) cannot be placed after a linearizable prefix of {} ops",
+                "not linearizable{key}: op {} ({}) cannot be placed after a linearizable prefix of {} ops",
                 failed.call.index,
-                failed.call.f,
-                failed.call.input,
+                op_words(&failed.call),
                 prefix.len()
             ),
             blamed: vec![failed.call.index],

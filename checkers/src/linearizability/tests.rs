@@ -67,6 +67,8 @@ fn stale_read_is_invalid_with_evidence() {
     );
     assert_eq!(details(&r)["counterexample"]["linearized"], json!([0]));
     assert_eq!(details(&r)["counterexample"]["state"], json!(1));
+    // The summary names the read by what it returned, not by its null input.
+    assert!(r.summary.contains("op 2 (read -> 0)"), "{}", r.summary);
     // With initial 1... the read of 0 is still impossible; with initial 0 and no
     // write it is fine.
     let h2 = history(&[
