@@ -3,31 +3,12 @@
 //! verdict and evidence as reading the parsed history.
 
 use super::history::{parse, Mop, TxnWorkload};
+use super::tests::build;
 use super::*;
-use crate::history::{History, Op, OpType, Process};
+use crate::history::{History, OpType};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::path::Path;
-
-fn history(lines: &[(u64, OpType, Value)]) -> History {
-    History::new(
-        lines
-            .iter()
-            .enumerate()
-            .map(|(i, (p, kind, value))| Op {
-                index: i as u64,
-                time: i as u64,
-                kind: *kind,
-                process: Process::Client(*p),
-                f: "txn".into(),
-                key: None,
-                value: value.clone(),
-                error: None,
-                node: None,
-            })
-            .collect(),
-    )
-}
 
 fn text(h: &History) -> Vec<u8> {
     let mut w = crate::jsonl::JsonlWriter::new(Vec::new(), false);
@@ -67,7 +48,7 @@ proptest! {
             lines.push((0, OpType::Invoke, json!([["r", key, null]])));
             lines.push((0, OpType::Ok, json!([["r", key, list(*branch, *len)]])));
         }
-        let h = history(&lines);
+        let h = build(&lines);
         for txns in [parse(&h, TxnWorkload::ListAppend).unwrap(),
                      jsonl::read(&text(&h)[..], Path::new("h"), TxnWorkload::ListAppend).unwrap().txns] {
             prop_assert_eq!(txns.txns.len(), reads.len());
@@ -117,7 +98,7 @@ proptest! {
                 _ => {}
             }
         }
-        let h = history(&lines);
+        let h = build(&lines);
         let opts = Options::default();
         let a = check(&h, w, &opts);
         let b = via_file(&h, w, &opts);
@@ -132,10 +113,10 @@ proptest! {
 
 #[test]
 fn file_errors_name_the_line() {
-    let h = history(&[(0, OpType::Invoke, json!([["append", "x", "one"]]))]);
+    let h = build(&[(0, OpType::Invoke, json!([["append", "x", "one"]]))]);
     let e = via_file(&h, TxnWorkload::ListAppend, &Options::default()).unwrap_err();
     assert_eq!(e, "h.jsonl:1: op 0: micro-op 0: values must be integers");
-    let h = history(&[
+    let h = build(&[
         (0, OpType::Invoke, json!([["r", "x", null]])),
         (0, OpType::Ok, json!([["r", "x", [1, "a"]]])),
     ]);
@@ -144,7 +125,7 @@ fn file_errors_name_the_line() {
         e,
         "h.jsonl:2: op 1: micro-op 0: list elements must be integers"
     );
-    let h = history(&[(0, OpType::Invoke, json!({"x": 1}))]);
+    let h = build(&[(0, OpType::Invoke, json!({"x": 1}))]);
     let e = via_file(&h, TxnWorkload::ListAppend, &Options::default()).unwrap_err();
     assert!(
         e.starts_with("h.jsonl:1: op 0: a txn's value must be a list"),
@@ -162,7 +143,7 @@ fn file_errors_name_the_line() {
 
 #[test]
 fn a_truncated_last_line_is_a_warning() {
-    let h = history(&[
+    let h = build(&[
         (0, OpType::Invoke, json!([["append", "x", 1]])),
         (0, OpType::Ok, json!([["append", "x", 1]])),
     ]);

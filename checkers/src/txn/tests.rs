@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 /// One line of a history: (process, type, value).
 type Line = (u64, OpType, Value);
 
-fn build(lines: &[Line]) -> History {
+/// A history of txn ops from (process, type, value) lines, one a position.
+pub(super) fn build(lines: &[Line]) -> History {
     History::new(
         lines
             .iter()
