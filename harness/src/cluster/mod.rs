@@ -5,12 +5,15 @@
 //! implementation of [`Cluster`]. What to run on a node comes from a [`Db`]:
 //! the bundled targets, or a user's system described in a TOML file.
 
+pub mod child;
 pub mod corrupt;
-pub mod daemons;
 pub mod hosts;
 pub mod kind;
 pub mod netns;
+pub mod nodes;
 pub mod owner;
+pub mod process;
+pub mod ready;
 pub mod registry;
 pub mod ssh;
 
@@ -75,6 +78,5 @@ pub trait Cluster: Send + Sync {
 
 pub mod local;
 pub mod local_disks;
-mod local_steps;
 pub mod target_params;
 pub mod targets;

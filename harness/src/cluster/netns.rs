@@ -8,19 +8,19 @@
 //! exactly ours: at teardown, on drop, and for clusters whose owner died, at
 //! the next run or `faultline heal --cluster netns`.
 
-use super::daemons::{DaemonCluster, DaemonNodes, NodeSlot};
+use super::nodes::{NodeCluster, NodeSlot, Nodes};
 use super::owner::Owner;
+use super::process::DaemonProcess;
 use super::{Cluster, Db, NodeInfo, NodeLaunch};
 use crate::clock;
 use crate::net::iptables::{self, IptablesNet};
 use crate::net::Net;
-use crate::remote::daemon::Daemon;
 use crate::remote::local::LocalRemote;
 use crate::remote::Remote;
 use anyhow::Context;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const STATE_DIR: &str = "/run/faultline/netns";
 const TEARDOWN_LOCK: &str = "/run/faultline/netns-teardown.lock";
@@ -45,9 +45,8 @@ pub struct NetnsOptions {
 
 pub struct NetnsCluster {
     id: String,
-    nodes: DaemonNodes,
+    nodes: Nodes,
     net: IptablesNet,
-    torn_down: Mutex<bool>,
     /// Each node's data directory on faultline-diskfs, for disk faults.
     disks: Option<super::local_disks::Disks>,
 }
@@ -127,7 +126,6 @@ impl NetnsCluster {
             let remote: Arc<dyn Remote> = Arc::new(LocalRemote::netns(&ns));
             let argv = db.command(&launch)?;
             let client_addr = db.client_addr(&launch)?;
-            let ready = db.ready_check(&launch)?;
             let clock_file = opts.clock.then(|| dir.join("faketime"));
             let env = match &clock_file {
                 Some(file) => clock::env(&clock::find_libfaketime(remote.as_ref())?, file),
@@ -135,25 +133,21 @@ impl NetnsCluster {
             };
             std::fs::create_dir_all(&launch.data_dir)
                 .with_context(|| format!("creating {}", launch.data_dir.display()))?;
-            slots.push(NodeSlot {
-                info: NodeInfo {
-                    name: name.clone(),
-                    host: addr.clone(),
-                    client_addr,
-                },
-                remote: remote.clone(),
-                daemon: Daemon {
-                    argv,
-                    env,
-                    cwd: dir.clone(),
-                    pidfile: dir.join("node.pid"),
-                    stdout: dir.join("stdout.log"),
-                    stderr: dir.join("stderr.log"),
-                },
+            let process = DaemonProcess::in_dir(remote.clone(), argv, env, &dir);
+            let info = NodeInfo {
+                name: name.clone(),
+                host: addr.clone(),
+                client_addr,
+            };
+            slots.push(NodeSlot::new(
+                db.as_ref(),
+                info,
+                remote.clone(),
+                Box::new(process),
+                dir.clone(),
                 clock_file,
-                ready,
-                launch: launch.clone(),
-            });
+                launch.clone(),
+            )?);
             hosts.push(iptables::Host {
                 node: name,
                 addr,
@@ -162,16 +156,15 @@ impl NetnsCluster {
         }
         let disks = if diskfs {
             let names: Vec<String> = slots.iter().map(|s| s.info.name.clone()).collect();
-            let dirs: Vec<PathBuf> = slots.iter().map(|s| s.daemon.cwd.clone()).collect();
+            let dirs: Vec<PathBuf> = slots.iter().map(|s| s.dir.clone()).collect();
             Some(super::local_disks::Disks::mount(&names, &dirs)?)
         } else {
             None
         };
         let cluster = NetnsCluster {
             disks,
-            nodes: DaemonNodes::new(slots, db.clone()),
+            nodes: Nodes::new(slots, db.ready_timeout()),
             net: IptablesNet::new(hosts, &opts.run_id, false),
-            torn_down: Mutex::new(false),
             id,
         };
         std::mem::forget(guard);
@@ -189,8 +182,8 @@ impl NetnsCluster {
     }
 }
 
-impl DaemonCluster for NetnsCluster {
-    fn daemons(&self) -> &DaemonNodes {
+impl NodeCluster for NetnsCluster {
+    fn node_set(&self) -> &Nodes {
         &self.nodes
     }
     fn net_faults(&self) -> &dyn Net {
@@ -199,17 +192,10 @@ impl DaemonCluster for NetnsCluster {
     /// Node logs are written straight into the run directory, so there is
     /// nothing to collect: stop the nodes and remove the namespaces.
     fn tear_down(&self, _run_dir: &Path) -> anyhow::Result<()> {
-        let mut done = self.torn_down.lock().unwrap();
-        if *done {
+        let Some(stopped) = self.nodes.shut_down(&self.net, self.disks.as_ref()) else {
             return Ok(());
-        }
-        *done = true;
-        let healed = self.net.heal();
-        let stopped = self.nodes.stop_all();
-        // After the nodes stopped: nothing holds a file open on the disks.
-        let unmounted = self.disks.as_ref().map_or(Ok(()), |d| d.unmount_all());
-        let destroyed = destroy(&self.id);
-        healed.and(stopped).and(unmounted).and(destroyed)
+        };
+        stopped.and(destroy(&self.id))
     }
     fn disks(&self) -> Option<&super::local_disks::Disks> {
         self.disks.as_ref()

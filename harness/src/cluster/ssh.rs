@@ -8,20 +8,21 @@
 //! whatever earlier runs whose controller is gone left there (their iptables
 //! rules, their node processes); runs still going are left alone.
 
-use super::daemons::{DaemonCluster, DaemonNodes, NodeSlot};
+use super::nodes::{NodeCluster, NodeSlot, Nodes};
 use super::owner::{Liveness, Owner};
+use super::process::DaemonProcess;
 use super::{Db, NodeInfo, NodeLaunch};
 use crate::clock;
 use crate::net::iptables::{self, IptablesNet};
 use crate::net::Net;
-use crate::remote::daemon::{self, Daemon};
+use crate::remote::daemon;
 use crate::remote::parallel::on_all;
 use crate::remote::ssh::{SshConfig, SshRemote};
 use crate::remote::{quote, Remote};
 use anyhow::Context;
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The `--ssh-*` flags (the hosts themselves come from `--nodes`).
 #[derive(clap::Args, Debug, Clone)]
@@ -75,11 +76,10 @@ pub struct SshOptions {
 }
 
 pub struct SshCluster {
-    nodes: DaemonNodes,
+    nodes: Nodes,
     net: IptablesNet,
     /// Per node: its directory on its host (`remote_dir/run_id/<node>`).
     node_dirs: Vec<PathBuf>,
-    torn_down: Mutex<bool>,
 }
 
 /// Connect to every host (in parallel), checking host keys.
@@ -139,7 +139,6 @@ impl SshCluster {
             };
             let mut argv = db.command(&launch)?;
             let client_addr = db.client_addr(&launch)?;
-            let ready = db.ready_check(&launch)?;
             // The program itself, when it is a local file, goes to the host.
             let program = PathBuf::from(&argv[0]);
             if program.is_absolute() && program.is_file() {
@@ -154,34 +153,30 @@ impl SshCluster {
                 Some(file) => clock::env(&clock::find_libfaketime(remote.as_ref())?, file),
                 None => vec![],
             };
-            Ok((launch, argv, env, clock_file, base, client_addr, ready))
+            Ok((launch, argv, env, clock_file, base, client_addr))
         })?;
         let mut slots = Vec::new();
         let mut hosts = Vec::new();
         let mut node_dirs = Vec::new();
-        for (i, (launch, argv, env, clock_file, base, client_addr, ready)) in
+        for (i, (launch, argv, env, clock_file, base, client_addr)) in
             prepared.into_iter().enumerate()
         {
             let dir = base.join("node");
-            slots.push(NodeSlot {
-                info: NodeInfo {
-                    name: launch.name.clone(),
-                    host: opts.hosts[i].clone(),
-                    client_addr,
-                },
-                remote: remotes[i].clone(),
-                daemon: Daemon {
-                    argv,
-                    env,
-                    cwd: dir.clone(),
-                    pidfile: dir.join("node.pid"),
-                    stdout: dir.join("stdout.log"),
-                    stderr: dir.join("stderr.log"),
-                },
+            let process = DaemonProcess::in_dir(remotes[i].clone(), argv, env, &dir);
+            let info = NodeInfo {
+                name: launch.name.clone(),
+                host: opts.hosts[i].clone(),
+                client_addr,
+            };
+            slots.push(NodeSlot::new(
+                db.as_ref(),
+                info,
+                remotes[i].clone(),
+                Box::new(process),
+                dir,
                 clock_file,
-                ready,
-                launch: launch.clone(),
-            });
+                launch.clone(),
+            )?);
             hosts.push(iptables::Host {
                 node: launch.name.clone(),
                 addr: addrs[i].clone(),
@@ -190,10 +185,9 @@ impl SshCluster {
             node_dirs.push(base);
         }
         let cluster = SshCluster {
-            nodes: DaemonNodes::new(slots, db.clone()),
+            nodes: Nodes::new(slots, db.ready_timeout()),
             net: IptablesNet::new(hosts, &opts.run_id, sudo),
             node_dirs,
-            torn_down: Mutex::new(false),
         };
         // On failure, Drop stops what started.
         cluster.nodes.start_all()?;
@@ -310,8 +304,8 @@ pub fn clean_host(
     Ok((rules, killed))
 }
 
-impl DaemonCluster for SshCluster {
-    fn daemons(&self) -> &DaemonNodes {
+impl NodeCluster for SshCluster {
+    fn node_set(&self) -> &Nodes {
         &self.nodes
     }
     fn net_faults(&self) -> &dyn Net {
@@ -320,13 +314,9 @@ impl DaemonCluster for SshCluster {
     /// Heal, stop the nodes, download each node's files (logs, data) into
     /// `run_dir/nodes/<node>/`, then remove the node directories on the hosts.
     fn tear_down(&self, run_dir: &Path) -> anyhow::Result<()> {
-        let mut done = self.torn_down.lock().unwrap();
-        if *done {
+        let Some(stopped) = self.nodes.shut_down(&self.net, None) else {
             return Ok(());
-        }
-        *done = true;
-        let healed = self.net.heal();
-        let stopped = self.nodes.stop_all();
+        };
         let collected = on_all(&self.nodes.slots, |i, slot| {
             let local = run_dir.join("nodes").join(&slot.info.name);
             let remote = slot.remote.as_ref();
@@ -336,17 +326,13 @@ impl DaemonCluster for SshCluster {
             remote.run_ok(&["rm", "-rf", &self.node_dirs[i].to_string_lossy()])?;
             Ok(())
         });
-        healed.and(stopped).and(collected.map(|_| ()))
+        stopped.and(collected.map(|_| ()))
     }
 }
 
 impl Drop for SshCluster {
     fn drop(&mut self) {
-        let done = *self.torn_down.lock().unwrap();
-        if !done {
-            // Not torn down (start failed, or a panic): at least stop and heal.
-            let _ = self.net.heal();
-            let _ = self.nodes.stop_all();
-        }
+        // Not torn down (start failed, or a panic): at least heal and stop.
+        let _ = self.nodes.shut_down(&self.net, None);
     }
 }

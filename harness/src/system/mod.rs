@@ -4,7 +4,6 @@
 
 pub mod config;
 pub mod db;
-pub mod lifecycle;
 pub mod run;
 pub mod template;
 
