@@ -9,7 +9,7 @@
 
 use faultline_checkers::evidence::render_html;
 use faultline_checkers::linearizability::{check_named, Options, Strategy};
-use faultline_checkers::{History, Op, OpType, Process, Verdict};
+use faultline_checkers::{History, Op, OpType, Verdict};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,15 +27,8 @@ fn data_dir() -> Option<PathBuf> {
 
 fn push(ops: &mut Vec<Op>, kind: OpType, p: u64, f: &str, key: Option<&str>, value: Value) {
     ops.push(Op {
-        index: ops.len() as u64,
-        time: ops.len() as u64,
-        kind,
-        process: Process::Client(p),
-        f: f.into(),
         key: key.map(str::to_string),
-        value,
-        error: None,
-        node: None,
+        ..Op::client(ops.len() as u64, kind, p, f, value)
     });
 }
 

@@ -110,6 +110,22 @@ pub struct Op {
 }
 
 impl Op {
+    /// A client op with no key, error or node, timed at its index (for
+    /// tests and generated histories).
+    pub fn client(index: u64, kind: OpType, process: u64, f: &str, value: Value) -> Op {
+        Op {
+            index,
+            time: index,
+            kind,
+            process: Process::Client(process),
+            f: f.into(),
+            key: None,
+            value,
+            error: None,
+            node: None,
+        }
+    }
+
     pub fn is_nemesis(&self) -> bool {
         self.process == Process::Nemesis
     }

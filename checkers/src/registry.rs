@@ -107,21 +107,11 @@ fn run(checker: CheckerKind, history: &History, opts: &Options) -> Result<CheckR
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Op, OpType, Process};
+    use crate::history::{Op, OpType};
     use serde_json::json;
 
     fn op(i: u64, kind: OpType, f: &str, value: Value) -> Op {
-        Op {
-            index: i,
-            time: i,
-            kind,
-            process: Process::Client(0),
-            f: f.into(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        }
+        Op::client(i, kind, 0, f, value)
     }
 
     #[test]

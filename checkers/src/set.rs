@@ -432,7 +432,7 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use crate::history::{Op, Process};
+    use crate::history::Op;
     use proptest::prelude::*;
 
     /// How one add ends, and whether a correct server applied it.
@@ -457,17 +457,7 @@ mod properties {
     fn run(fates: &[Fate], clients: u64, drop: Option<usize>) -> (History, Vec<i64>) {
         let mut ops = Vec::new();
         let mut push = |p: u64, kind: OpType, f: &str, value: Value| {
-            ops.push(Op {
-                index: ops.len() as u64,
-                time: ops.len() as u64,
-                kind,
-                process: Process::Client(p),
-                f: f.into(),
-                key: None,
-                value,
-                error: None,
-                node: None,
-            })
+            ops.push(Op::client(ops.len() as u64, kind, p, f, value))
         };
         let mut applied = Vec::new();
         let mut acked = Vec::new();

@@ -30,15 +30,8 @@ fn record(log: &Mutex<Vec<Op>>, kind: OpType, p: u64, f: &str, key: &str, value:
     let mut ops = log.lock().unwrap();
     let index = ops.len() as u64;
     ops.push(Op {
-        index,
-        time: index,
-        kind,
-        process: Process::Client(p),
-        f: f.into(),
         key: Some(key.into()),
-        value,
-        error: None,
-        node: None,
+        ..Op::client(index, kind, p, f, value)
     });
 }
 
@@ -256,17 +249,7 @@ fn small_history(ops: &[SmallOp], order: &[usize]) -> History {
                 _ => (OpType::Fail, op.arg.clone()),
             }
         };
-        out.push(Op {
-            index: n as u64,
-            time: n as u64,
-            kind,
-            process: Process::Client(i as u64),
-            f: op.f.into(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        });
+        out.push(Op::client(n as u64, kind, i as u64, op.f, value));
     }
     History::new(out)
 }

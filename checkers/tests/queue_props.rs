@@ -6,7 +6,7 @@
 //! acknowledged item taken).
 
 use faultline_checkers::registry::{check, CheckerKind, Options};
-use faultline_checkers::{History, Op, OpType, Process, Verdict};
+use faultline_checkers::{History, Op, OpType, Verdict};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -41,17 +41,7 @@ fn history(steps: &[Step]) -> History {
     let mut ops = Vec::new();
     let mut push = |p: u64, kind: OpType, f: &str, value: Value| {
         let index = ops.len() as u64;
-        ops.push(Op {
-            index,
-            time: index,
-            kind,
-            process: Process::Client(p),
-            f: f.into(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        });
+        ops.push(Op::client(index, kind, p, f, value));
     };
     for (p, s) in steps.iter().enumerate() {
         let p = p as u64;

@@ -5,83 +5,42 @@
 //! loses acknowledged tasks, each caught in one of a few short seeded runs
 //! (rates over longer runs in scripts/detection-matrix).
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
 #[path = "support/require.rs"]
 mod require;
 
+use cli_run::{completion_of, first_caught, Run};
 use serde_json::Value;
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 fn built() -> bool {
     require::require(&[require::Need::Built("dispatcher")])
 }
 
-/// A finished run: exit code, stdout, its history and the queue check.
-struct Run {
-    code: i32,
-    stdout: String,
-    history: Vec<Value>,
-    queue: Value,
-}
-
 /// `faultline test` on 3 dispatcher nodes for 10 s, faults every 2 s.
 fn run(args: &[&str], seed: u64) -> Run {
-    let store = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(store.path())
-        .args(["test", "--quiet", "--target", "dispatcher", "--nodes", "3"])
-        .args(["--time-limit", "10", "--nemesis-interval", "2"])
-        .args(["--seed", &seed.to_string()])
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        code == 0 || code == 1,
-        "faultline test {args:?} exited {code}\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let latest = store.path().join("latest");
-    let history = std::fs::read_to_string(latest.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let results: Value =
-        serde_json::from_slice(&std::fs::read(latest.join("results.json")).unwrap()).unwrap();
-    let queue = results["checks"][0].clone();
-    assert_eq!(queue["checker"], "queue", "{results}");
-    Run {
-        code,
-        stdout,
-        history,
-        queue,
-    }
+    let seed = seed.to_string();
+    let mut all = vec![
+        "--target",
+        "dispatcher",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "10",
+    ];
+    all.extend(["--nemesis-interval", "2", "--seed", &seed]);
+    all.extend(args);
+    cli_run::test(&all)
+}
+
+/// The queue check of a run.
+fn queue(r: &Run) -> Value {
+    r.check("queue")
 }
 
 /// The first of `seeds` whose run is invalid, or every run's output.
 fn caught(args: &[&str], seeds: std::ops::RangeInclusive<u64>) -> Result<Run, String> {
-    let mut outs = Vec::new();
-    for seed in seeds {
-        let r = run(args, seed);
-        if r.code == 1 {
-            return Ok(r);
-        }
-        outs.push(format!("seed {seed}:\n{}", r.stdout));
-    }
-    Err(outs.join("\n"))
-}
-
-/// The completion of the op invoked at history line `index`.
-fn completion_of(history: &[Value], index: u64) -> &Value {
-    let invoke = &history[index as usize];
-    history[index as usize + 1..]
-        .iter()
-        .find(|o| o["process"] == invoke["process"])
-        .unwrap_or_else(|| panic!("op {index} never completed"))
+    first_caught(seeds, |seed| run(args, seed), |r| r.code == 1)
 }
 
 #[test]
@@ -91,14 +50,15 @@ fn fenced_dispatcher_passes_under_partitions_and_kills() {
     }
     let r = run(&["--nemesis", "partition,kill"], 11);
     assert_eq!(r.code, 0, "false alarm:\n{}", r.stdout);
-    let taken = r.queue["details"]["taken"].as_u64().unwrap();
+    let queue = queue(&r);
+    let taken = queue["details"]["taken"].as_u64().unwrap();
     assert!(
         taken > 50,
         "too few tasks went through: {taken}\n{}",
         r.stdout
     );
     // The drain found the queue settled and took the rest.
-    assert_eq!(r.queue["details"]["drains"], 1, "{}", r.queue);
+    assert_eq!(queue["details"]["drains"], 1, "{queue}");
 }
 
 #[test]
@@ -108,13 +68,14 @@ fn without_fencing_a_reassigned_task_is_completed_twice() {
     }
     let args = ["--bug", "no-fencing", "--nemesis", "partition"];
     let r = caught(&args, 1..=4).unwrap_or_else(|outs| panic!("no-fencing not caught:\n{outs}"));
-    let dup = &r.queue["details"]["duplicated"];
-    assert!(dup["count"].as_u64().unwrap() > 0, "{}", r.queue);
+    let (queue, history) = (queue(&r), r.history());
+    let dup = &queue["details"]["duplicated"];
+    assert!(dup["count"].as_u64().unwrap() > 0, "{queue}");
     for item in dup["shown"].as_array().unwrap() {
         let by = item["taken_by"].as_array().unwrap();
         assert!(by.len() >= 2, "{item}");
         for op in by {
-            let c = completion_of(&r.history, op.as_u64().unwrap());
+            let c = completion_of(&history, op.as_u64().unwrap());
             assert_eq!(c["type"], "ok", "{c}");
         }
     }
@@ -133,12 +94,13 @@ fn acknowledging_before_replicating_loses_tasks() {
     ];
     let r = caught(&args, 1..=4)
         .unwrap_or_else(|outs| panic!("ack-before-replicate not caught:\n{outs}"));
-    let lost = &r.queue["details"]["lost"];
-    assert!(lost["count"].as_u64().unwrap() > 0, "{}", r.queue);
+    let (queue, history) = (queue(&r), r.history());
+    let lost = &queue["details"]["lost"];
+    assert!(lost["count"].as_u64().unwrap() > 0, "{queue}");
     // Each lost task's enqueue was acknowledged: the evidence cites the ack.
     for item in lost["shown"].as_array().unwrap() {
         let ack = item["ack"].as_u64().unwrap_or_else(|| panic!("{item}"));
-        let line = &r.history[ack as usize];
+        let line = &history[ack as usize];
         assert_eq!(
             (&line["type"], &line["f"]),
             (&"ok".into(), &"enqueue".into())

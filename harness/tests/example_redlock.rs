@@ -5,11 +5,13 @@
 //! checker must find two holders at once. With `--set fencing=on` (tokens
 //! from a counter the resource checks) the run must be valid.
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
 #[path = "support/require.rs"]
 mod require;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use cli_run::{first_caught, Run};
+use std::path::PathBuf;
 
 /// redis-server present, or: in CI a failure, elsewhere a skip with a message.
 fn redis_present() -> bool {
@@ -21,25 +23,29 @@ fn system_file() -> PathBuf {
 }
 
 /// One short seeded run of the README's command on a local cluster.
-fn run(store: &Path, seed: u64, fencing: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["--store", store.to_str().unwrap(), "test", "--system"])
-        .arg(system_file())
-        .args(["--workload", "lock", "--nemesis", "pause"])
-        .args(["--op-timeout", "5", "--nemesis-interval", "3"])
-        .args(["--time-limit", "18", "--settle", "1", "--quiet"])
-        .args(["--seed", &seed.to_string(), "--set"])
-        .arg(format!("fencing={fencing}"))
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+fn run(seed: u64, fencing: &str) -> Run {
+    let (system, seed) = (system_file(), seed.to_string());
+    let set = format!("fencing={fencing}");
+    let mut args = vec!["--system", system.to_str().unwrap(), "--workload", "lock"];
+    args.extend([
+        "--nemesis",
+        "pause",
+        "--op-timeout",
+        "5",
+        "--nemesis-interval",
+        "3",
+    ]);
+    args.extend([
+        "--time-limit",
+        "18",
+        "--settle",
+        "1",
+        "--seed",
+        &seed,
+        "--set",
+        &set,
+    ]);
+    cli_run::test(&args)
 }
 
 #[test]
@@ -47,30 +53,17 @@ fn unfenced_redlock_is_caught_and_fenced_passes() {
     if !redis_present() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-
     // A catch needs a pause of n1 (the resource's server) while a holder
     // writes: the seeds whose schedule pauses n1 (README: 3 of their 4
     // pauses of n1 caught), the one with three such pauses first.
-    let mut tried = Vec::new();
-    let caught = SEEDS_OFF.into_iter().any(|seed| {
-        let output = run(&tmp.path().join(format!("off-{seed}")), seed, "off");
-        let out = text(&output);
-        assert!(matches!(output.status.code(), Some(0 | 1)), "{out}");
-        tried.push(out.clone());
-        output.status.code() == Some(1) && out.contains("overlapping holds")
-    });
-    assert!(
-        caught,
-        "no overlap in 2 unfenced runs:\n{}",
-        tried.join("\n")
-    );
+    let overlap = |r: &Run| r.code == 1 && r.text().contains("overlapping holds");
+    first_caught(SEEDS_OFF, |seed| run(seed, "off"), overlap)
+        .unwrap_or_else(|outs| panic!("no overlap in 2 unfenced runs:\n{outs}"));
 
     // Fenced, on a seed that pauses n1 while a holder writes: valid.
-    let output = run(&tmp.path().join("on"), SEED_ON, "on");
-    let out = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{out}");
-    assert!(out.contains("lock: valid"), "{out}");
+    let r = run(SEED_ON, "on");
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.text().contains("lock: valid"), "{}", r.text());
 }
 
 /// Unfenced seeds whose schedule pauses n1 (README: "What faultline found").

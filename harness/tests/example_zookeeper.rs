@@ -14,11 +14,13 @@
 //! iproute2 and iptables): scripts/setup installs them. In CI a missing one
 //! fails the test; elsewhere the test is skipped with a message.
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
 #[path = "support/require.rs"]
 mod require;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use cli_run::{first_caught, Run};
+use std::path::PathBuf;
 
 fn prerequisites(netns: bool) -> bool {
     use require::{require, Need};
@@ -41,36 +43,24 @@ fn system_file() -> PathBuf {
 }
 
 /// One short seeded run of the README's command for `workload`.
-fn run(store: &Path, workload: &str, seed: u64, param: &str, time_limit: u32) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
-    cmd.args(["--store", store.to_str().unwrap(), "test", "--system"])
-        .arg(system_file())
-        .args(["--workload", workload]);
+fn run(workload: &str, seed: u64, param: &str, time_limit: u32) -> Run {
+    let (system, seed, limit) = (system_file(), seed.to_string(), time_limit.to_string());
+    let mut args = vec!["--system", system.to_str().unwrap(), "--workload", workload];
     if workload == "register" {
-        cmd.args(["--cluster", "netns", "--nemesis", "partition"]);
+        args.extend(["--cluster", "netns", "--nemesis", "partition"]);
     } else {
-        cmd.args(["--nemesis", "pause"]);
+        args.extend(["--nemesis", "pause"]);
     }
-    cmd.args([
+    args.extend([
         "--op-timeout",
         "5",
         "--nemesis-interval",
         "3",
         "--settle",
         "1",
-    ])
-    .args(["--time-limit", &time_limit.to_string(), "--quiet"])
-    .args(["--seed", &seed.to_string(), "--set", param])
-    .output()
-    .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    ]);
+    args.extend(["--time-limit", &limit, "--seed", &seed, "--set", param]);
+    cli_run::test(&args)
 }
 
 /// Runs the unsafe variant for each seed until one is caught (its output
@@ -84,41 +74,17 @@ fn caught_then_passes(
     safe_param: &str,
     (unsafe_limit, safe_limit): (u32, u32),
 ) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut tried = Vec::new();
-    let caught = seeds.iter().any(|&seed| {
-        let output = run(
-            &tmp.path().join(format!("unsafe-{seed}")),
-            workload,
-            seed,
-            unsafe_param,
-            unsafe_limit,
-        );
-        let out = text(&output);
-        assert!(matches!(output.status.code(), Some(0 | 1)), "{out}");
-        tried.push(out.clone());
-        output.status.code() == Some(1) && out.contains(anomaly)
+    let runs = |seed| run(workload, seed, unsafe_param, unsafe_limit);
+    let is_caught = |r: &Run| r.code == 1 && r.text().contains(anomaly);
+    first_caught(seeds.iter().copied(), runs, is_caught).unwrap_or_else(|outs| {
+        panic!(
+            "{workload} --set {unsafe_param}: nothing caught in {} runs:\n{outs}",
+            seeds.len()
+        )
     });
-    assert!(
-        caught,
-        "{workload} --set {unsafe_param}: nothing caught in {} runs:\n{}",
-        seeds.len(),
-        tried.join("\n")
-    );
-
-    let output = run(
-        &tmp.path().join("safe"),
-        workload,
-        1,
-        safe_param,
-        safe_limit,
-    );
-    let out = text(&output);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{workload} --set {safe_param}:\n{out}"
-    );
+    let r = run(workload, 1, safe_param, safe_limit);
+    let out = r.text();
+    assert_eq!(r.code, 0, "{workload} --set {safe_param}:\n{out}");
     assert!(out.contains("verdict: valid"), "{out}");
 }
 
@@ -148,13 +114,8 @@ fn fenced_zookeeper_locks_pass_under_pauses() {
     // catch needs a pause of the very follower the holder is on): too rare
     // for a CI assertion, so its rate is in the README's table, with the
     // command. The fenced variant must pass.
-    let tmp = tempfile::tempdir().unwrap();
-    let output = run(tmp.path(), "lock", 9, "fencing=on", 15);
-    let out = text(&output);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "lock --set fencing=on:\n{out}"
-    );
+    let r = run("lock", 9, "fencing=on", 15);
+    let out = r.text();
+    assert_eq!(r.code, 0, "lock --set fencing=on:\n{out}");
     assert!(out.contains("verdict: valid"), "{out}");
 }

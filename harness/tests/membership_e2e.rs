@@ -3,16 +3,13 @@
 //! recorded in the history with each node's view of the voters, the cluster
 //! ends with the membership it started with, and the run stays linearizable.
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
 #[path = "support/netfaults.rs"]
 mod support;
 
 use faultline_checkers::history::{Op, OpType, Process};
-use faultline_checkers::jsonl;
 use serde_json::json;
-use std::path::PathBuf;
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 fn nemesis_infos<'a>(ops: &'a [Op], f: &str) -> Vec<&'a Op> {
     ops.iter()
@@ -25,30 +22,22 @@ fn membership_changes_under_partitions_and_kills_stay_linearizable() {
     if !support::raft_kv_built() {
         return;
     }
-    let store = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(store.path())
-        .args(["test", "--target", "raft-kv", "--workload", "register"])
-        .args(["--nemesis", "partition,kill,membership"])
-        .args(["--time-limit", "10", "--nemesis-interval", "1.5"])
-        .args(["--quiet", "--seed", "7"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "not valid:\n{stdout}\n{stderr}");
-    let run = PathBuf::from(
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("run: "))
-            .expect("the run's path is printed")
-            .trim(),
-    );
-    let ops = jsonl::read_file(&run.join("history.jsonl"))
-        .unwrap()
-        .history
-        .ops;
+    let r = cli_run::test(&[
+        "--target",
+        "raft-kv",
+        "--workload",
+        "register",
+        "--nemesis",
+        "partition,kill,membership",
+        "--time-limit",
+        "10",
+        "--nemesis-interval",
+        "1.5",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(r.code, 0, "not valid:\n{}", r.text());
+    let ops = r.ops();
     let starts = nemesis_infos(&ops, "start-membership");
     let stops = nemesis_infos(&ops, "stop-membership");
     assert!(!starts.is_empty(), "seed 7 draws no membership fault");

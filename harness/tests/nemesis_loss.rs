@@ -4,60 +4,42 @@
 //! proxies cannot drop a fraction of packets, so there it is refused before
 //! anything starts.
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
 #[path = "support/netfaults.rs"]
 mod support;
 
 use faultline_checkers::history::{OpType, Process};
-use faultline_checkers::jsonl;
-use std::path::PathBuf;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+use cli_run::BIN;
 
 #[test]
 fn loss_on_netns_is_recorded_healed_and_the_run_stays_valid() {
     if !support::prerequisites() || !support::raft_kv_built() {
         return;
     }
-    let store = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(store.path())
-        .args([
-            "test",
-            "--cluster",
-            "netns",
-            "--nodes",
-            "3",
-            "--workload",
-            "kv",
-        ])
-        .args([
-            "--nemesis",
-            "loss",
-            "--time-limit",
-            "8",
-            "--nemesis-interval",
-            "1.5",
-        ])
-        .args(["--quiet", "--seed", "3", "--settle", "2"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "not valid:\n{stdout}\n{stderr}");
-    let run = PathBuf::from(
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("run: "))
-            .expect("the run's path is printed")
-            .trim(),
-    );
-    let history = jsonl::read_file(&run.join("history.jsonl"))
-        .unwrap()
-        .history;
-    let nemesis: Vec<_> = history
-        .ops
+    let r = cli_run::test(&[
+        "--cluster",
+        "netns",
+        "--nodes",
+        "3",
+        "--workload",
+        "kv",
+        "--nemesis",
+        "loss",
+        "--time-limit",
+        "8",
+        "--nemesis-interval",
+        "1.5",
+        "--seed",
+        "3",
+        "--settle",
+        "2",
+    ]);
+    assert_eq!(r.code, 0, "not valid:\n{}", r.text());
+    let ops = r.ops();
+    let nemesis: Vec<_> = ops
         .iter()
         .filter(|o| o.process == Process::Nemesis && o.kind == OpType::Info)
         .collect();
@@ -72,13 +54,10 @@ fn loss_on_netns_is_recorded_healed_and_the_run_stays_valid() {
     let stops = nemesis.iter().filter(|o| o.f == "stop-loss").count();
     assert_eq!(stops, starts.len(), "every loss healed");
     assert!(
-        history
-            .ops
-            .iter()
-            .any(|o| o.f == "read" && o.kind == OpType::Ok),
+        ops.iter().any(|o| o.f == "read" && o.kind == OpType::Ok),
         "clients got through"
     );
-    let spec = std::fs::read_to_string(run.join("test.json")).unwrap();
+    let spec = std::fs::read_to_string(r.dir.join("test.json")).unwrap();
     assert!(spec.contains("\"loss\""), "{spec}");
 }
 

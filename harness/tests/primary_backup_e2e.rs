@@ -5,79 +5,37 @@
 //! caught in at least one of a few short seeded runs (rates over longer runs
 //! in scripts/detection-matrix). `--set` is checked before anything starts.
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
 #[path = "support/require.rs"]
 mod require;
 
-use serde_json::Value;
+use cli_run::{first_caught, Run, BIN};
 use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 fn built() -> bool {
     require::require(&[require::Need::Built("primary-backup")])
 }
 
-/// A finished run: exit code, stdout, and its history and results.
-struct Run {
-    code: i32,
-    stdout: String,
-    history: Vec<Value>,
-    results: Value,
-}
-
 /// `faultline test` on 3 primary-backup nodes for 10 s, faults every 2 s.
 fn run(args: &[&str], seed: u64) -> Run {
-    let store = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(store.path())
-        .args([
-            "test",
-            "--quiet",
-            "--target",
-            "primary-backup",
-            "--nodes",
-            "3",
-        ])
-        .args(["--time-limit", "10", "--nemesis-interval", "2"])
-        .args(["--seed", &seed.to_string()])
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        code == 0 || code == 1,
-        "faultline test {args:?} exited {code}\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let latest = store.path().join("latest");
-    let history = std::fs::read_to_string(latest.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let results =
-        serde_json::from_slice(&std::fs::read(latest.join("results.json")).unwrap()).unwrap();
-    Run {
-        code,
-        stdout,
-        history,
-        results,
-    }
+    let seed = seed.to_string();
+    let mut all = vec!["--target", "primary-backup", "--nodes", "3"];
+    all.extend([
+        "--time-limit",
+        "10",
+        "--nemesis-interval",
+        "2",
+        "--seed",
+        &seed,
+    ]);
+    all.extend(args);
+    cli_run::test(&all)
 }
 
 /// The first of `seeds` whose run is invalid, or every run's output.
 fn caught(args: &[&str], seeds: std::ops::RangeInclusive<u64>) -> Result<Run, String> {
-    let mut outs = Vec::new();
-    for seed in seeds {
-        let r = run(args, seed);
-        if r.code == 1 {
-            return Ok(r);
-        }
-        outs.push(format!("seed {seed}:\n{}", r.stdout));
-    }
-    Err(outs.join("\n"))
+    first_caught(seeds, |seed| run(args, seed), |r| r.code == 1)
 }
 
 #[test]
@@ -94,7 +52,7 @@ fn fenced_sync_replication_passes_under_partitions_and_kills() {
         ];
         let r = run(&args, 11);
         assert_eq!(r.code, 0, "false alarm for {args:?}:\n{}", r.stdout);
-        let ok = r.history.iter().filter(|o| o["type"] == "ok").count();
+        let ok = r.history().iter().filter(|o| o["type"] == "ok").count();
         assert!(ok > 100, "too few ops got through: {ok}\n{}", r.stdout);
     }
 }
@@ -113,8 +71,7 @@ fn async_replication_loses_acknowledged_adds() {
         "partition,kill,isolate-leader",
     ];
     let r = caught(&args, 1..=4).unwrap_or_else(|outs| panic!("async not caught:\n{outs}"));
-    let set = &r.results["checks"][0];
-    assert_eq!(set["checker"], "set", "{}", r.results);
+    let (set, history) = (r.check("set"), r.history());
     let lost: Vec<i64> = set["details"]["lost"]["shown"]
         .as_array()
         .unwrap_or_else(|| panic!("no lost elements: {set}"))
@@ -125,13 +82,12 @@ fn async_replication_loses_acknowledged_adds() {
     // Each lost element was acknowledged: its add's invoke is followed by
     // an ok from the same process.
     for e in &lost {
-        let invoke = r
-            .history
+        let invoke = history
             .iter()
             .position(|o| o["f"] == "add" && o["type"] == "invoke" && o["value"] == *e)
             .unwrap_or_else(|| panic!("no add of {e}"));
-        let process = &r.history[invoke]["process"];
-        let done = r.history[invoke + 1..]
+        let process = &history[invoke]["process"];
+        let done = history[invoke + 1..]
             .iter()
             .find(|o| o["process"] == *process)
             .unwrap_or_else(|| panic!("add of {e} never completed"));

@@ -8,56 +8,41 @@
 //! it is covered by the handoff core's unit tests (targets/src/sharded/) and
 //! measured by scripts/detection-matrix.
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
 #[path = "support/require.rs"]
 mod require;
 
+use cli_run::{first_caught, Run};
 use serde_json::Value;
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 fn built() -> bool {
     require::require(&[require::Need::Built("sharded-kv")])
 }
 
-/// A finished run: exit code, stdout and its history.
-struct Run {
-    code: i32,
-    stdout: String,
-    history: Vec<Value>,
-}
-
 /// `faultline test` on 3 sharded-kv nodes for 8 s, faults every second, 10
 /// clients at 300 ops/s (a handoff takes ~30 ms: the bugs need ops in it).
 fn run(args: &[&str], seed: u64) -> Run {
-    let store = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(store.path())
-        .args(["test", "--quiet", "--target", "sharded-kv", "--nodes", "3"])
-        .args(["--time-limit", "8", "--nemesis-interval", "1"])
-        .args(["--rate", "300", "--concurrency", "10"])
-        .args(["--seed", &seed.to_string()])
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        code == 0 || code == 1,
-        "faultline test {args:?} exited {code}\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let history = std::fs::read_to_string(store.path().join("latest/history.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    Run {
-        code,
-        stdout,
-        history,
-    }
+    let seed = seed.to_string();
+    let mut all = vec![
+        "--target",
+        "sharded-kv",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "8",
+    ];
+    all.extend([
+        "--nemesis-interval",
+        "1",
+        "--rate",
+        "300",
+        "--concurrency",
+        "10",
+    ]);
+    all.extend(["--seed", &seed]);
+    all.extend(args);
+    cli_run::test(&all)
 }
 
 /// The nemesis lines named `f` that completed (`info`, not the invocation).
@@ -69,15 +54,8 @@ fn nemesis<'a>(h: &'a [Value], f: &str) -> Vec<&'a Value> {
 
 /// The first of `seeds` whose run is invalid, or every run's output.
 fn caught(bug: &str, seeds: std::ops::RangeInclusive<u64>) -> Result<Run, String> {
-    let mut outs = Vec::new();
-    for seed in seeds {
-        let r = run(&["--bug", bug, "--nemesis", "rebalance"], seed);
-        if r.code == 1 {
-            return Ok(r);
-        }
-        outs.push(format!("seed {seed}:\n{}", r.stdout));
-    }
-    Err(outs.join("\n"))
+    let args = ["--bug", bug, "--nemesis", "rebalance"];
+    first_caught(seeds, |seed| run(&args, seed), |r| r.code == 1)
 }
 
 #[test]
@@ -87,18 +65,18 @@ fn sharded_kv_passes_under_partitions_kills_and_rebalancing() {
     }
     let r = run(&["--nemesis", "partition,kill,rebalance"], 3);
     assert_eq!(r.code, 0, "false alarm:\n{}", r.stdout);
-    let oks = r
-        .history
+    let history = r.history();
+    let oks = history
         .iter()
         .filter(|o| o["type"] == "ok" && o["process"] != "nemesis")
         .count();
     assert!(oks > 100, "too few ops went through: {oks}\n{}", r.stdout);
-    let starts = nemesis(&r.history, "start-rebalance");
-    let stops = nemesis(&r.history, "stop-rebalance");
+    let starts = nemesis(&history, "start-rebalance");
+    let stops = nemesis(&history, "stop-rebalance");
     assert!(!starts.is_empty(), "seed 3 draws no rebalance");
     assert_eq!(starts.len(), stops.len(), "every change is undone");
     // The last view of the ring is the starting layout, settled.
-    let views = nemesis(&r.history, "ring-view");
+    let views = nemesis(&history, "ring-view");
     let last = views.last().expect("ring views are recorded");
     assert_eq!(
         last["value"]["groups"],

@@ -12,59 +12,63 @@
 //! Runs are short (6 s, seeded); a switch gets up to three seeds (rates over
 //! longer runs are in scripts/detection-matrix).
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
 #[path = "support/require.rs"]
 mod require;
 
+use cli_run::{first_caught, Run, BIN};
 use faultline_checkers::evidence::TxnEvidence;
 use faultline_checkers::Results;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
 fn built() -> bool {
     require::require(&[require::Need::Built("raft-kv")])
 }
 
-/// A finished run: exit code, stdout, its directory and its txn evidence.
-struct Run {
-    code: i32,
-    stdout: String,
-    dir: PathBuf,
+/// A finished run and its txn evidence.
+struct TxnRun {
+    run: Run,
     evidence: TxnEvidence,
-    /// Keeps the store (and the run directory) until the run is dropped.
-    _store: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TxnRun {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        &self.run
+    }
+}
+
+impl std::borrow::Borrow<Run> for TxnRun {
+    fn borrow(&self) -> &Run {
+        &self.run
+    }
 }
 
 /// `faultline test` on 5 raft-kv nodes for 6 s, faults every 2 s.
-fn run(workload: &str, nemesis: &str, args: &[&str], seed: u64) -> Run {
-    let store = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(store.path())
-        .args(["test", "--quiet", "--target", "raft-kv"])
-        .args(["--workload", workload, "--nemesis", nemesis])
-        .args(["--time-limit", "6", "--nemesis-interval", "2"])
-        .args(["--seed", &seed.to_string()])
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        code == 0 || code == 1,
-        "faultline test {args:?} exited {code}\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dir = std::fs::canonicalize(store.path().join("latest")).unwrap();
-    let evidence = evidence(&dir);
-    Run {
-        code,
-        stdout,
-        dir,
-        evidence,
-        _store: store,
-    }
+fn run(workload: &str, nemesis: &str, args: &[&str], seed: u64) -> TxnRun {
+    let seed = seed.to_string();
+    let mut all = vec![
+        "--target",
+        "raft-kv",
+        "--workload",
+        workload,
+        "--nemesis",
+        nemesis,
+    ];
+    all.extend([
+        "--time-limit",
+        "6",
+        "--nemesis-interval",
+        "2",
+        "--seed",
+        &seed,
+    ]);
+    all.extend(args);
+    let run = cli_run::test(&all);
+    let evidence = evidence(&run.dir);
+    TxnRun { run, evidence }
 }
 
 /// The txn checker's evidence in a run's results.json.
@@ -91,18 +95,12 @@ fn recheck(dir: &Path, args: &[&str]) -> (i32, TxnEvidence) {
 }
 
 /// The first of eight seeded runs that `is_caught`, or every run's output.
-fn caught(bug: &str, nemesis: &str, args: &[&str], is_caught: impl Fn(&Run) -> bool) -> Run {
-    let mut outs = Vec::new();
-    for seed in 1..=8 {
-        let mut all = vec!["--bug", bug];
-        all.extend_from_slice(args);
-        let r = run("list-append", nemesis, &all, seed);
-        if is_caught(&r) {
-            return r;
-        }
-        outs.push(format!("seed {seed}: exit {}\n{}", r.code, r.stdout));
-    }
-    panic!("{bug} not caught in 8 runs:\n{}", outs.join("\n"));
+fn caught(bug: &str, nemesis: &str, args: &[&str], is_caught: impl Fn(&TxnRun) -> bool) -> TxnRun {
+    let mut all = vec!["--bug", bug];
+    all.extend_from_slice(args);
+    let runs = |seed| run("list-append", nemesis, &all, seed);
+    first_caught(1..=8, runs, is_caught)
+        .unwrap_or_else(|outs| panic!("{bug} not caught in 8 runs:\n{outs}"))
 }
 
 #[test]

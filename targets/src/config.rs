@@ -134,3 +134,32 @@ pub fn init_tracing() {
         .with_writer(std::io::stderr)
         .init();
 }
+
+/// Exit code for bad input: flags, or a data dir that cannot be loaded.
+pub const EXIT_BAD_INPUT: i32 = 254;
+
+/// The value of a node's start-up step, or the end of the process: bad
+/// input exits [`EXIT_BAD_INPUT`] with a message naming the node.
+pub fn or_bad_input<T>(target: &str, id: &str, r: anyhow::Result<T>) -> T {
+    r.unwrap_or_else(|e| {
+        eprintln!("{target} {id}: cannot start: {e:#}");
+        std::process::exit(EXIT_BAD_INPUT)
+    })
+}
+
+/// A node's flags checked against its bug switches (or the end of the
+/// process, see [`or_bad_input`]), logged as it starts.
+pub fn node_config(target: &str, args: Args, bugs: &[&str]) -> NodeConfig {
+    let id = args.id.clone();
+    let cfg = or_bad_input(target, &id, NodeConfig::from_args(args, bugs));
+    tracing::info!(id = %cfg.id, listen = %cfg.listen, bugs = ?cfg.bugs, "{target} starting");
+    cfg
+}
+
+/// Ends the process with exit 1 when serving failed, saying why.
+pub fn exit_if_failed(target: &str, id: &str, served: anyhow::Result<()>) {
+    if let Err(e) = served {
+        eprintln!("{target} {id}: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -75,7 +75,7 @@ impl Workload for Kv {
 mod tests {
     use super::*;
     use crate::generator::Outcome;
-    use faultline_checkers::history::{History, Op, OpType, Process};
+    use faultline_checkers::history::{History, Op, OpType};
     use faultline_checkers::registry::{self, Options};
     use faultline_checkers::Verdict;
     use rand::SeedableRng;
@@ -96,16 +96,9 @@ mod tests {
         let mut push = |kind, worker: usize, op: &OpSpec, value: Value| {
             let i = history.len() as u64;
             history.push(Op {
-                index: i,
-                time: i,
-                kind,
-                process: Process::Client(worker as u64),
-                f: op.f.clone(),
-                key: op.key.clone(),
-                value,
-                error: None,
-                node: None,
-            });
+ key: op.key.clone(),
+ ..Op::client(i, kind, worker as u64, &op.f, value)
+ });
         };
         for n in 0..ops {
             let worker = n % workers;

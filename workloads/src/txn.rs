@@ -140,7 +140,7 @@ mod tests {
     use super::*;
     use crate::generator::Outcome;
     use crate::WorkloadKind;
-    use faultline_checkers::history::{History, Op, OpType, Process};
+    use faultline_checkers::history::{History, Op, OpType};
     use faultline_checkers::registry::{self, Options};
     use faultline_checkers::Verdict;
     use rand::SeedableRng;
@@ -172,17 +172,7 @@ mod tests {
             }
             for (kind, value) in [(OpType::Invoke, op.value), (OpType::Ok, Value::Array(mops))] {
                 let i = history.len() as u64;
-                history.push(Op {
-                    index: i,
-                    time: i,
-                    kind,
-                    process: Process::Client(worker as u64),
-                    f: op.f.clone(),
-                    key: None,
-                    value,
-                    error: None,
-                    node: None,
-                });
+                history.push(Op::client(i, kind, worker as u64, &op.f, value));
             }
         };
         for n in 0..ops {

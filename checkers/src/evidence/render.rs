@@ -448,22 +448,12 @@ fn timeline(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Op, OpType, Process};
+    use crate::history::{Op, OpType};
     use crate::linearizability::{check_named, Options};
     use serde_json::json;
 
     fn stale_read() -> History {
-        let line = |i: u64, kind, p, f: &str, value| Op {
-            index: i,
-            time: i,
-            kind,
-            process: Process::Client(p),
-            f: f.into(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        };
+        let line = |i: u64, kind, p, f: &str, value| Op::client(i, kind, p, f, value);
         History::new(vec![
             line(0, OpType::Invoke, 1, "write", json!(1)),
             line(1, OpType::Ok, 1, "write", json!(1)),

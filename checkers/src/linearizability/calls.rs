@@ -91,17 +91,7 @@ mod tests {
     use serde_json::{json, Value};
 
     pub(crate) fn op(index: u64, kind: OpType, p: u64, f: &str, value: Value) -> Op {
-        Op {
-            index,
-            time: index,
-            kind,
-            process: Process::Client(p),
-            f: f.into(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        }
+        Op::client(index, kind, p, f, value)
     }
 
     #[test]

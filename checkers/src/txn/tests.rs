@@ -2,7 +2,7 @@
 //! oracle that tries every serial order of small histories.
 
 use super::*;
-use crate::history::{History, Op, OpType, Process};
+use crate::history::{History, Op, OpType};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -15,17 +15,7 @@ pub(super) fn build(lines: &[Line]) -> History {
         lines
             .iter()
             .enumerate()
-            .map(|(i, (p, kind, value))| Op {
-                index: i as u64,
-                time: i as u64,
-                kind: *kind,
-                process: Process::Client(*p),
-                f: "txn".into(),
-                key: None,
-                value: value.clone(),
-                error: None,
-                node: None,
-            })
+            .map(|(i, (p, kind, value))| Op::client(i as u64, *kind, *p, "txn", value.clone()))
             .collect(),
     )
 }

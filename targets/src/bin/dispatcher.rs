@@ -2,27 +2,13 @@
 //! (enqueue, dequeue, drain).
 
 use clap::Parser;
-use faultline_targets::config::{init_tracing, Args, NodeConfig};
+use faultline_targets::config::{exit_if_failed, init_tracing, node_config, Args};
 use faultline_targets::dispatcher::{shell, BUGS};
-
-/// Exit code for bad input: flags or a data dir that cannot be loaded.
-const EXIT_BAD_INPUT: i32 = 254;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     init_tracing();
-    let args = Args::parse();
-    let id = args.id.clone();
-    let cfg = match NodeConfig::from_args(args, BUGS) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("dispatcher {id}: cannot start: {e:#}");
-            std::process::exit(EXIT_BAD_INPUT);
-        }
-    };
-    tracing::info!(id = %cfg.id, listen = %cfg.listen, bugs = ?cfg.bugs, "dispatcher starting");
-    if let Err(e) = shell::run_node(cfg).await {
-        eprintln!("dispatcher {id}: {e:#}");
-        std::process::exit(1);
-    }
+    let cfg = node_config("dispatcher", Args::parse(), BUGS);
+    let id = cfg.id.clone();
+    exit_if_failed("dispatcher", &id, shell::run_node(cfg).await);
 }

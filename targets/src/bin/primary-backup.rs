@@ -2,13 +2,10 @@
 //! promoted when the primary is lost (read, write, cas, set add).
 
 use clap::Parser;
-use faultline_targets::config::{init_tracing, Args, NodeConfig};
+use faultline_targets::config::{exit_if_failed, init_tracing, node_config, or_bad_input, Args};
 use faultline_targets::primary_backup::{self, shell, Params};
 
 const BUGS: &[&str] = &[primary_backup::BUG_PROMOTE_ON_TIMEOUT];
-
-/// Exit code for bad input: flags, parameters, or a data dir that cannot be loaded.
-const EXIT_BAD_INPUT: i32 = 254;
 
 #[derive(Parser, Debug)]
 struct PbArgs {
@@ -23,19 +20,8 @@ struct PbArgs {
 async fn main() {
     init_tracing();
     let args = PbArgs::parse();
-    let id = args.node.id.clone();
-    let checked = NodeConfig::from_args(args.node, BUGS)
-        .and_then(|cfg| Ok((cfg, Params::parse(&args.sets)?)));
-    let (cfg, params) = match checked {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("primary-backup {id}: cannot start: {e:#}");
-            std::process::exit(EXIT_BAD_INPUT);
-        }
-    };
-    tracing::info!(id = %cfg.id, listen = %cfg.listen, bugs = ?cfg.bugs, "primary-backup starting");
-    if let Err(e) = shell::run_node(cfg, params).await {
-        eprintln!("primary-backup {id}: {e:#}");
-        std::process::exit(1);
-    }
+    let cfg = node_config("primary-backup", args.node, BUGS);
+    let id = cfg.id.clone();
+    let params = or_bad_input("primary-backup", &id, Params::parse(&args.sets));
+    exit_if_failed("primary-backup", &id, shell::run_node(cfg, params).await);
 }
