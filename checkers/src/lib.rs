@@ -7,6 +7,7 @@ pub mod history;
 pub mod import;
 pub mod jsonl;
 pub mod linearizability;
+pub mod load_spread;
 pub mod lock;
 pub mod models;
 pub mod named;

@@ -11,7 +11,7 @@
 //! - failed-but-present: an add that `fail`ed (certainly never happened) but is read;
 //! - recovered: an indeterminate (`info`) add that is read (fine, counted).
 
-use crate::evidence::{Elements, SetEvidence};
+use crate::evidence::{Elements, SetAck, SetEvidence};
 use crate::history::{History, OpType};
 use crate::pairs::{pairs, Pair};
 use crate::verdict::{CheckResult, Verdict};
@@ -117,6 +117,8 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
 /// caller to fill with the evidence.
 fn check_one(ops: &[Pair<'_>]) -> Result<(CheckResult, SetEvidence), String> {
     let mut attempts: BTreeMap<Element, AddOutcome> = BTreeMap::new();
+    // Element -> its first acknowledgement, cited when it is lost.
+    let mut acks: BTreeMap<Element, SetAck> = BTreeMap::new();
     let mut adds_end: Option<u64> = None;
     let mut reads: Vec<&Pair<'_>> = Vec::new();
     for pair in ops {
@@ -128,6 +130,15 @@ fn check_one(ops: &[Pair<'_>]) -> Result<(CheckResult, SetEvidence), String> {
                     _ => AddOutcome::Indeterminate,
                 };
                 let e = Element::of(&pair.invoke.value);
+                if let (Some(c), AddOutcome::Acknowledged) = (pair.completion, outcome) {
+                    acks.entry(e.clone()).or_insert_with(|| SetAck {
+                        element: pair.invoke.value.clone(),
+                        invoke: pair.invoke.index,
+                        ack: c.index,
+                        time_ns: c.time,
+                        node: c.node.clone(),
+                    });
+                }
                 let slot = attempts.entry(e).or_insert(outcome);
                 *slot = (*slot).max(outcome);
                 let end = pair.completion.map_or(pair.invoke.index, |c| c.index);
@@ -275,6 +286,19 @@ fn check_one(ops: &[Pair<'_>]) -> Result<(CheckResult, SetEvidence), String> {
         failed,
         final_reads: finals.iter().map(|(r, _)| r.invoke.index).collect(),
         lost: list(&lost),
+        lost_acks: lost
+            .iter()
+            .take(SHOWN)
+            .filter_map(|e| acks.get(e).cloned())
+            .collect(),
+        lost_acked_by: lost.iter().filter_map(|e| acks.get(e)).fold(
+            BTreeMap::new(),
+            |mut by, a| {
+                *by.entry(a.node.clone().unwrap_or_else(|| "?".into()))
+                    .or_default() += 1;
+                by
+            },
+        ),
         unexpected: list(&unexpected),
         duplicated: list(&duplicated),
         failed_but_present: list(&failed_present),
@@ -363,6 +387,48 @@ mod tests {
         assert_eq!(ev(&r).failed_but_present.shown, shown(json!([3])));
         assert!(r.summary.contains("1 lost (1)"), "{}", r.summary);
         assert_eq!(r.blamed, vec![6], "the read that saw it all is blamed");
+    }
+
+    #[test]
+    fn lost_elements_cite_their_acknowledgements() {
+        let rows: Vec<_> = [
+            add(1, 1, Done),
+            add(2, 2, Done),
+            add(3, 3, Done),
+            add(4, 4, Info),
+            read(5, json!([2, 4])),
+        ]
+        .iter()
+        .flatten()
+        .cloned()
+        .collect();
+        let mut h = history(&rows);
+        h.ops[1].node = Some("n1".into());
+        h.ops[5].node = Some("n1".into());
+        let r = check(&h).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+        let acks = &ev(&r).lost_acks;
+        assert_eq!(acks.len(), 2, "{acks:?}");
+        assert_eq!(
+            (acks[0].element.clone(), acks[0].invoke, acks[0].ack),
+            (json!(1), 0, 1)
+        );
+        assert_eq!(acks[0].time_ns, 10);
+        assert_eq!(acks[0].node.as_deref(), Some("n1"));
+        assert_eq!(
+            (acks[1].element.clone(), acks[1].ack, acks[1].time_ns),
+            (json!(3), 5, 50)
+        );
+        assert_eq!(acks[1].node, Some("n1".into()));
+        let by: Vec<_> = ev(&r)
+            .lost_acked_by
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(by, vec![("n1", 2)]);
+        // A recovered info add and a kept one are not cited.
+        let r = run(&[add(1, 1, Done), read(2, json!([1]))]);
+        assert!(ev(&r).lost_acks.is_empty() && ev(&r).lost_acked_by.is_empty());
     }
 
     #[test]

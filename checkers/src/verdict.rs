@@ -93,6 +93,10 @@ pub struct Results {
     /// The history's op counts and span; absent in results of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<RunStats>,
+    /// The load spread across a balancing target's workers, when the
+    /// history has `stats` samples (crate::load_spread).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<crate::load_spread::LoadSpread>,
     pub checks: Vec<CheckResult>,
 }
 
@@ -102,6 +106,7 @@ impl Results {
             verdict: Verdict::combine(checks.iter().map(|c| c.verdict)),
             interrupted: false,
             stats: None,
+            load: None,
             checks,
         }
     }

@@ -3,7 +3,9 @@
 //! real faults. The fenced mode passes under partitions and kills;
 //! `--bug no-fencing` records a task twice and `--bug ack-before-replicate`
 //! loses acknowledged tasks, each caught in one of a few short seeded runs
-//! (rates over longer runs in scripts/detection-matrix).
+//! (rates over longer runs in scripts/detection-matrix). The run's load
+//! spread (tasks per worker, from the dispatcher's `stats`) lands in
+//! results.json, and a killed worker's tasks are moved to the others.
 
 #[path = "support/cli_run.rs"]
 mod cli_run;
@@ -107,4 +109,52 @@ fn acknowledging_before_replicating_loses_tasks() {
         );
         assert_eq!(line["value"], item["value"], "{line}");
     }
+}
+
+#[test]
+fn the_load_spread_is_measured_and_a_killed_workers_tasks_move() {
+    if !built() {
+        return;
+    }
+    // Whether the killed worker held a task when it died depends on the
+    // moment; one of a few seeds has it.
+    let mut outs = Vec::new();
+    for seed in 1..=4 {
+        let r = run(&["--nemesis", "kill"], seed);
+        assert_eq!(r.code, 0, "false alarm:\n{}", r.stdout);
+        let (results, history, show) = (r.results(), r.history(), r.show());
+        let load = &results["load"];
+        assert!(load["samples"].as_u64().unwrap() >= 5, "{load}");
+        let done_by = load["done_by"].as_object().unwrap();
+        assert_eq!(done_by.len(), 3, "every worker ran tasks: {load}");
+        let counts: Vec<u64> = done_by.values().map(|v| v.as_u64().unwrap()).collect();
+        assert_eq!(load["max"], counts.iter().max().copied().unwrap(), "{load}");
+        assert_eq!(load["min"], counts.iter().min().copied().unwrap(), "{load}");
+        assert!(counts.iter().all(|&n| n > 0), "{load}");
+        // The windows split the same counts in time.
+        let windows = load["windows"].as_array().unwrap();
+        assert!(windows.len() >= 2, "{load}");
+        for (w, total) in done_by {
+            let split: u64 = windows
+                .iter()
+                .map(|x| x["done_by"][w].as_u64().unwrap())
+                .sum();
+            assert!(split <= total.as_u64().unwrap(), "{w}: {load}");
+        }
+        // And shown by `faultline show`.
+        assert!(show.contains("== load spread"), "{show}");
+        assert!(show.contains("tasks per worker"), "{show}");
+        let killed: Vec<&str> = history
+            .iter()
+            .filter(|o| o["process"] == "nemesis" && o["f"] == "start-kill")
+            .flat_map(|o| o["value"].as_array().unwrap().iter())
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        let moved = load["moved_from"].as_object().unwrap();
+        if moved.keys().any(|w| killed.contains(&w.as_str())) {
+            return;
+        }
+        outs.push(format!("seed {seed}: killed {killed:?}, load {load}"));
+    }
+    panic!("no killed worker's task moved:\n{}", outs.join("\n"));
 }

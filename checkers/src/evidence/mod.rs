@@ -254,6 +254,14 @@ pub struct SetEvidence {
     pub final_reads: Vec<u64>,
     #[serde(default)]
     pub lost: Elements,
+    /// The acknowledgements of the lost elements shown (those that were
+    /// acknowledged): which op, when, and which node answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_acks: Vec<SetAck>,
+    /// Every lost acknowledged element counted by the node that acknowledged
+    /// it (`?` when the client did not know).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lost_acked_by: BTreeMap<String, usize>,
     #[serde(default)]
     pub unexpected: Elements,
     #[serde(default)]
@@ -266,6 +274,21 @@ pub struct SetEvidence {
     /// then left empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub keys: BTreeMap<String, SetEvidence>,
+}
+
+/// An acknowledged add, as the evidence of a lost element cites it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetAck {
+    pub element: Value,
+    /// Index of the add's invoke line.
+    pub invoke: u64,
+    /// Index of its `ok` completion.
+    pub ack: u64,
+    /// When the `ok` was recorded, nanoseconds since the run started.
+    pub time_ns: u64,
+    /// The node that answered, when the client knew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Elements of one kind: how many, and the first few.

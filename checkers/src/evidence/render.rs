@@ -104,6 +104,7 @@ pub fn render_text(result: &CheckResult) -> String {
                             .unwrap();
                     }
                 }
+                set_acks_text(&mut out, set);
             }
         }
         Evidence::Checker(CheckerEvidence::Queue(e)) if result.verdict == Verdict::Invalid => {
@@ -159,6 +160,33 @@ pub fn render_text(result: &CheckResult) -> String {
         _ => {}
     }
     out
+}
+
+/// The acknowledgements of lost elements: by node, then the first few.
+fn set_acks_text(out: &mut String, set: &super::SetEvidence) {
+    if !set.lost_acked_by.is_empty() {
+        let by: Vec<String> = set
+            .lost_acked_by
+            .iter()
+            .map(|(node, n)| format!("{node}: {n}"))
+            .collect();
+        writeln!(out, "  lost, acknowledged by: {}", by.join(", ")).unwrap();
+    }
+    for a in set.lost_acks.iter().take(5) {
+        let node = a
+            .node
+            .as_deref()
+            .map_or(String::new(), |n| format!(" by {n}"));
+        writeln!(
+            out,
+            "  lost {}: add op {}, acknowledged by op {} at {:.3} s{node}",
+            compact(&a.element),
+            a.invoke,
+            a.ack,
+            a.time_ns as f64 / 1e9
+        )
+        .unwrap();
+    }
 }
 
 fn counterexample_text(out: &mut String, cx: &Counterexample) {

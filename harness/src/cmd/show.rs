@@ -1,7 +1,7 @@
 //! `faultline show <run>`: one run in words: the spec, each checker's verdict
 //! and evidence (with the first anomaly: when, at which node, under which
-//! fault), the faults applied, latency quantiles, what was kept of the
-//! nodes' data, and the run's files.
+//! fault), a balancing target's load spread, the faults applied, latency
+//! quantiles, what was kept of the nodes' data, and the run's files.
 
 use crate::cli::GlobalArgs;
 use crate::cmd::ls::table;
@@ -92,6 +92,11 @@ pub fn render(info: &RunInfo, history: Option<&History>) -> anyhow::Result<Strin
         }
         Some(_) => writeln!(out, "no checker ran")?,
         None => writeln!(out, "no results.json: the run was not checked (yet)")?,
+    }
+
+    if let Some(load) = info.results.as_ref().and_then(|r| r.load.as_ref()) {
+        writeln!(out, "\n== load spread")?;
+        out.push_str(&faultline_checkers::load_spread::render_text(load));
     }
 
     match history {

@@ -3,6 +3,7 @@
 //! `linearizability.html` (the counterexample) when that check is invalid.
 
 pub mod html;
+pub mod load;
 pub mod ops;
 pub mod plots;
 pub mod stats;

@@ -111,6 +111,7 @@ pub fn run_checkers(
     }
     let mut results = Results::new(checks);
     results.stats = Some(RunStats::of(history));
+    results.load = faultline_checkers::load_spread::of(history);
     Checked {
         results,
         durations,

@@ -208,6 +208,10 @@ pub fn run_page(info: &RunInfo, history: Option<&History>, files: &[(String, u64
         Some(_) => b.push_str("<p>No checker ran.</p>"),
         None => b.push_str("<p>No results.json: this run was not checked (yet).</p>"),
     }
+    if let Some(load) = info.results.as_ref().and_then(|r| r.load.as_ref()) {
+        b.push_str("<h2 id=\"load\">Load spread</h2>");
+        b.push_str(&crate::report::load::html(load));
+    }
     if has("linearizability.html") {
         let _ = write!(
             b,

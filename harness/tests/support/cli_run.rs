@@ -84,6 +84,17 @@ impl Run {
             .clone()
     }
 
+    /// What `faultline show` prints for the run.
+    pub fn show(&self) -> String {
+        let out = Command::new(BIN)
+            .arg("--store")
+            .arg(self._store.path())
+            .args(["show", "latest"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     /// stdout and stderr, for messages.
     pub fn text(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)

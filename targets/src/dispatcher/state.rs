@@ -57,6 +57,10 @@ pub struct Replicated {
     pub epoch: u64,
     /// Completions accepted per worker (the load spread).
     pub done_by: BTreeMap<String, u64>,
+    /// Tasks taken from a worker that held them (it stopped polling) and
+    /// given to another, per worker they were taken from.
+    #[serde(default)]
+    pub moved_from: BTreeMap<String, u64>,
 }
 
 pub struct Dispatcher {
@@ -129,11 +133,13 @@ impl Dispatcher {
         json!(held)
     }
 
-    /// Tasks per worker (done), and the spread max/min over the workers.
+    /// Tasks per worker (done), the spread max/min over the workers, and
+    /// the tasks moved off each worker.
     pub fn stats(&self) -> Value {
         let counts: Vec<u64> = self.state.done_by.values().copied().collect();
         json!({
             "done_by": self.state.done_by,
+            "moved_from": self.state.moved_from,
             "max": counts.iter().max(),
             "min": counts.iter().min(),
             "open": self.state.tasks.values().filter(|t| !t.done).count(),
@@ -184,7 +190,11 @@ impl Dispatcher {
         }
         self.state.epoch += 1;
         task.epoch = self.state.epoch;
-        task.worker = Some(worker.to_string());
+        if let Some(old) = task.worker.replace(worker.to_string()) {
+            if old != worker {
+                *self.state.moved_from.entry(old).or_default() += 1;
+            }
+        }
         Outcome::done()
     }
 }

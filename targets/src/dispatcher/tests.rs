@@ -106,6 +106,10 @@ fn reassigned(bugs: &[String]) -> (Dispatcher, Outcome) {
 fn a_reassigned_task_is_fenced_from_its_old_worker() {
     let (mut d, late) = reassigned(&[]);
     assert_eq!(late, Outcome::fail("stale-assignment"));
+    // The stats say who ran it and whose task moved.
+    let stats = d.stats();
+    assert_eq!(stats["done_by"], json!({"n2": 1}), "{stats}");
+    assert_eq!(stats["moved_from"], json!({"n1": 1}), "{stats}");
     let now = Instant::now();
     assert_eq!(
         call(&mut d, "drain", Value::Null, now),
