@@ -264,3 +264,276 @@ fn bad_control_command_is_an_error_naming_it() {
         .expect_err("unknown command");
     assert!(format!("{e:#}").contains("explode"), "{e:#}");
 }
+
+// ---- the sequences programs get wrong: data vs. names, across renames ----
+
+#[test]
+fn directory_fsync_keeps_the_name_but_not_unsynced_data() {
+    let Some(m) = Mount::new() else { return };
+    let mut f = File::create(m.path("a")).unwrap();
+    f.write_all(b"never fsynced").unwrap();
+    m.fsync_dir(".");
+    m.ctl("power-loss");
+    assert_eq!(
+        read(&m, "a").as_deref(),
+        Some(&b""[..]),
+        "the name is durable, its data was not"
+    );
+}
+
+#[test]
+fn replace_by_rename_without_fsyncing_the_new_file_leaves_it_empty() {
+    // The classic bug: write tmp, rename it over the file, fsync the
+    // directory, but never fsync tmp itself.
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "final", b"old");
+    let mut f = File::create(m.path("tmp")).unwrap();
+    f.write_all(b"new").unwrap();
+    fs::rename(m.path("tmp"), m.path("final")).unwrap();
+    m.fsync_dir(".");
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "final").as_deref(), Some(&b""[..]));
+    assert_eq!(read(&m, "tmp"), None);
+}
+
+#[test]
+fn rename_across_directories_is_durable_by_fsyncing_either_one() {
+    let Some(m) = Mount::new() else { return };
+    fs::create_dir(m.path("a")).unwrap();
+    fs::create_dir(m.path("b")).unwrap();
+    m.fsync_dir(".");
+    durable_file(&m, "a/f", b"1");
+    durable_file(&m, "a/g", b"2");
+    m.fsync_dir("a");
+    fs::rename(m.path("a/f"), m.path("b/f")).unwrap();
+    m.fsync_dir("b"); // the target's directory
+    fs::rename(m.path("a/g"), m.path("b/g")).unwrap();
+    m.fsync_dir("a"); // the source's directory
+    fs::rename(m.path("b/f"), m.path("a/h")).unwrap(); // not fsynced
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "b/f").as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        read(&m, "a/h"),
+        None,
+        "its last rename was not made durable"
+    );
+    assert_eq!(read(&m, "b/g").as_deref(), Some(&b"2"[..]));
+    assert_eq!(read(&m, "a/f"), None);
+    assert_eq!(read(&m, "a/g"), None);
+}
+
+#[test]
+fn fsynced_data_follows_the_file_when_its_rename_is_forgotten() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "a", b"v1");
+    fs::rename(m.path("a"), m.path("b")).unwrap();
+    let mut f = OpenOptions::new().append(true).open(m.path("b")).unwrap();
+    f.write_all(b"+v2").unwrap();
+    f.sync_all().unwrap(); // the data, not the rename
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "b"), None);
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"v1+v2"[..]));
+}
+
+#[test]
+fn fsync_of_another_directory_makes_nothing_here_durable() {
+    let Some(m) = Mount::new() else { return };
+    fs::create_dir(m.path("d")).unwrap();
+    fs::create_dir(m.path("e")).unwrap();
+    m.fsync_dir(".");
+    durable_file(&m, "d/f", b"x"); // fsyncs the root, not d
+    m.fsync_dir("e");
+    m.ctl("power-loss");
+    assert!(m.path("d").is_dir() && m.path("e").is_dir());
+    assert_eq!(read(&m, "d/f"), None);
+}
+
+#[test]
+fn new_directory_survives_without_its_unsynced_entries() {
+    let Some(m) = Mount::new() else { return };
+    fs::create_dir(m.path("d")).unwrap();
+    m.fsync_dir(".");
+    let mut f = File::create(m.path("d/f")).unwrap();
+    f.write_all(b"x").unwrap();
+    f.sync_all().unwrap();
+    m.ctl("power-loss");
+    assert!(m.path("d").is_dir());
+    assert_eq!(fs::read_dir(m.path("d")).unwrap().count(), 0);
+}
+
+#[test]
+fn renamed_directory_reverts_with_its_contents() {
+    let Some(m) = Mount::new() else { return };
+    fs::create_dir(m.path("d")).unwrap();
+    m.fsync_dir(".");
+    durable_file(&m, "d/f", b"inside");
+    m.fsync_dir("d");
+    fs::rename(m.path("d"), m.path("e")).unwrap();
+    assert_eq!(read(&m, "e/f").as_deref(), Some(&b"inside"[..]));
+    m.ctl("power-loss");
+    assert!(!m.path("e").exists());
+    assert_eq!(read(&m, "d/f").as_deref(), Some(&b"inside"[..]));
+}
+
+#[test]
+fn hard_link_needs_its_directory_fsynced() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "a", b"x");
+    fs::hard_link(m.path("a"), m.path("b")).unwrap();
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "b"), None);
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"x"[..]));
+
+    fs::hard_link(m.path("a"), m.path("b")).unwrap();
+    m.fsync_dir(".");
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "b").as_deref(), Some(&b"x"[..]));
+}
+
+#[test]
+fn unlinked_open_file_comes_back_without_its_unsynced_writes() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "a", b"durable");
+    let mut f = OpenOptions::new().append(true).open(m.path("a")).unwrap();
+    fs::remove_file(m.path("a")).unwrap();
+    f.write_all(b"+written after unlink").unwrap();
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"durable"[..]));
+}
+
+#[test]
+fn file_created_and_unlinked_before_any_fsync_leaves_nothing() {
+    let Some(m) = Mount::new() else { return };
+    let mut f = File::create(m.path("a")).unwrap();
+    f.write_all(b"x").unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    fs::remove_file(m.path("a")).unwrap();
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a"), None);
+    assert_eq!(fs::read_dir(m.mnt()).unwrap().count(), 0);
+    assert_eq!(
+        fs::read_dir(m.backing().join(".diskfs-grave"))
+            .unwrap()
+            .count(),
+        0,
+        "the grave is emptied"
+    );
+}
+
+#[test]
+fn rename_over_a_file_then_unlink_reverts_both() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "final", b"old");
+    durable_file(&m, "tmp", b"new");
+    fs::rename(m.path("tmp"), m.path("final")).unwrap();
+    fs::remove_file(m.path("final")).unwrap();
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "final").as_deref(), Some(&b"old"[..]));
+    assert_eq!(read(&m, "tmp").as_deref(), Some(&b"new"[..]));
+}
+
+#[test]
+fn only_the_last_fsync_counts_and_power_loss_can_repeat() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "a", b"v1");
+    let f = OpenOptions::new().write(true).open(m.path("a")).unwrap();
+    f.write_all_at(b"v2", 0).unwrap();
+    f.sync_all().unwrap();
+    f.write_all_at(b"v3", 0).unwrap();
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"v2"[..]));
+    // Writing on after a power loss: the same rules again.
+    let f = OpenOptions::new().write(true).open(m.path("a")).unwrap();
+    f.write_all_at(b"v4", 0).unwrap();
+    f.sync_all().unwrap();
+    f.write_all_at(b"v5-longer", 0).unwrap();
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"v4"[..]));
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"v4"[..]));
+}
+
+#[test]
+fn extending_truncate_without_fsync_reverts() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "a", b"short");
+    OpenOptions::new()
+        .write(true)
+        .open(m.path("a"))
+        .unwrap()
+        .set_len(100_000)
+        .unwrap();
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"short"[..]));
+}
+
+#[test]
+fn o_sync_writes_are_durable_at_once() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "a", b"");
+    let mut f = OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_SYNC)
+        .open(m.path("a"))
+        .unwrap();
+    f.write_all(b"sync").unwrap();
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"sync"[..]));
+}
+
+#[test]
+fn torn_write_tears_the_last_write_and_drops_every_other_unsynced_one() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "a", b"");
+    durable_file(&m, "b", b"");
+    let a = OpenOptions::new().write(true).open(m.path("a")).unwrap();
+    let b = OpenOptions::new().write(true).open(m.path("b")).unwrap();
+    a.write_all_at(&[1u8; 2048], 0).unwrap(); // an earlier unsynced write
+    b.write_all_at(&[2u8; 2048], 0).unwrap(); // the last one
+    m.ctl("torn-write");
+    assert_eq!(
+        read(&m, "a").unwrap(),
+        b"",
+        "an earlier write is lost whole"
+    );
+    assert_eq!(
+        read(&m, "b").unwrap(),
+        vec![2u8; 1024],
+        "torn at its middle"
+    );
+}
+
+#[test]
+fn torn_write_leaves_fsynced_writes_whole() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "a", b"");
+    let a = OpenOptions::new().write(true).open(m.path("a")).unwrap();
+    a.write_all_at(&[3u8; 4096], 0).unwrap();
+    a.sync_all().unwrap(); // the last write, but durable
+    m.ctl("torn-write");
+    assert_eq!(read(&m, "a").unwrap(), vec![3u8; 4096]);
+}
+
+#[test]
+fn fsync_error_hits_one_fsync_and_later_writes_are_durable_again() {
+    let Some(m) = Mount::new() else { return };
+    durable_file(&m, "a", b"a0");
+    durable_file(&m, "b", b"b0");
+    m.ctl("fsync-error");
+    let a = OpenOptions::new().write(true).open(m.path("a")).unwrap();
+    let b = OpenOptions::new().write(true).open(m.path("b")).unwrap();
+    a.write_all_at(b"+a1", 2).unwrap();
+    b.write_all_at(b"+b1", 2).unwrap();
+    assert_eq!(
+        a.sync_all().unwrap_err().raw_os_error(),
+        Some(libc::EIO),
+        "the armed fsync fails"
+    );
+    b.sync_all().expect("only one fsync fails");
+    a.write_all_at(b"+a2", 2).unwrap();
+    a.sync_all().unwrap();
+    m.ctl("power-loss");
+    assert_eq!(read(&m, "a").as_deref(), Some(&b"a0+a2"[..]));
+    assert_eq!(read(&m, "b").as_deref(), Some(&b"b0+b1"[..]));
+}

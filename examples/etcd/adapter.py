@@ -9,6 +9,9 @@ stdin and answers each with one JSON line on stdout (see docs/adapters.md):
     <- {"id":2,"f":"read","key":"r"}               -> {"id":2,"type":"ok","value":3}
     <- {"id":3,"f":"cas","key":"r","value":[3,4]}  -> {"id":3,"type":"ok"}
                                                       {"id":3,"type":"fail","error":"precondition"}
+    <- {"id":4,"f":"add","key":"s","value":7}      -> {"id":4,"type":"ok"}
+    (set: the key holds the sorted JSON list of the elements, so a read of
+    "s" returns it; an add is a read and a compare-and-swap on the key)
 
 The node to talk to is in FAULTLINE_NODE (host:port of its client port). Keys
 are etcd keys; values are stored as their JSON text. etcd's gateway wants keys
@@ -31,10 +34,14 @@ import json
 import os
 import socket
 import sys
+import time
 
 NODE = os.environ["FAULTLINE_NODE"]
 # Answer before faultline gives up on us (it kills adapters that overrun).
 TIMEOUT_S = int(os.environ.get("FAULTLINE_OP_TIMEOUT_MS", "5000")) * 0.8 / 1000
+
+# The set workload's key (docs/adapters.md): its value is a JSON list.
+SET_KEY = "s"
 
 # etcd errors raised before a request is proposed to raft: certainly no effect.
 NOT_PROPOSED = (
@@ -112,11 +119,37 @@ class Etcd:
         # proto3 JSON leaves out false fields.
         return bool(data.get("succeeded", False))
 
+    def add(self, key, elem, deadline):
+        """Adds elem to the set kept as a sorted JSON list at key: read it,
+        then write it back in a txn that holds only if nobody wrote the key
+        in between (mod_revision), retrying while others get in first.
+        Returns False if the deadline passed first (then no txn took effect)."""
+        while time.monotonic() < deadline:
+            data = self.call("/v3/kv/range", {"key": b64(key)})
+            kvs = data.get("kvs") or []
+            if kvs:
+                members = json.loads(unb64(kvs[0]["value"]))
+                compare = {"key": b64(key), "target": "MOD", "result": "EQUAL",
+                           "mod_revision": kvs[0]["mod_revision"]}
+            else:
+                members = []
+                compare = {"key": b64(key), "target": "CREATE", "result": "EQUAL",
+                           "create_revision": "0"}
+            members = sorted(set(members) | {elem})
+            put = {"request_put": {"key": b64(key), "value": b64(json.dumps(members))}}
+            data = self.call("/v3/kv/txn", {"compare": [compare], "success": [put]})
+            if data.get("succeeded", False):
+                return True
+        return False
+
 
 def perform(etcd, op):
     f, key = op["f"], op.get("key")
     if f == "read":
-        return {"type": "ok", "value": etcd.read(key)}
+        value = etcd.read(key)
+        if value is None and key == SET_KEY:
+            value = []  # the set workload's set, before any add
+        return {"type": "ok", "value": value}
     if f == "write":
         etcd.write(key, op["value"])
         return {"type": "ok"}
@@ -125,6 +158,10 @@ def perform(etcd, op):
         if etcd.cas(key, old, new):
             return {"type": "ok"}
         return {"type": "fail", "error": "precondition"}
+    if f == "add":
+        if etcd.add(key, op["value"], time.monotonic() + TIMEOUT_S):
+            return {"type": "ok"}
+        return {"type": "fail", "error": "contention: every txn lost its compare"}
     return {"type": "fail", "error": f"unsupported op {f!r}"}
 
 

@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(system.name(), "etcd");
         assert_eq!(system.default_nodes(), Some(3));
         assert!(!system.db().peers_through_proxies());
-        let e = UserSystem::load(&etcd(), &[], "set", "local", &[])
+        let e = UserSystem::load(&etcd(), &[], "lock", "local", &[])
             .err()
             .unwrap();
         assert!(e.chain().any(|c| c.is::<crate::exit::BadInput>()), "{e}");
