@@ -53,10 +53,11 @@ fn unfenced_etcd_locks_are_caught_and_fenced_ones_pass() {
         return;
     }
     // A catch needs a pause of a follower that a holder talks to: 3 of 5
-    // seeded runs in the README's table. Up to 3 runs, caught ones first.
+    // seeded runs in the README's table, and under a loaded machine fewer:
+    // up to 5 runs, the README's caught seeds first.
     let overlap = |r: &Run| r.code == 1 && r.text().contains("overlapping holds");
-    first_caught([5, 4, 2], |seed| run(seed, "off"), overlap)
-        .unwrap_or_else(|outs| panic!("no overlap in 3 unfenced runs:\n{outs}"));
+    first_caught([5, 4, 2, 1, 3], |seed| run(seed, "off"), overlap)
+        .unwrap_or_else(|outs| panic!("no overlap in 5 unfenced runs:\n{outs}"));
 
     // Fenced: tokens must rise. Whether the run is valid is not asserted: 1
     // fenced run in 5 of the README's table had an overlap of lease beliefs
