@@ -183,6 +183,10 @@ struct Pending {
     completion: Option<(OpType, Value, u64, u64)>,
 }
 
+/// A return event still to walk: (completion index, slot, invoke index,
+/// completion time, op in words); the earliest completion first.
+type Return = (u64, u8, u64, u64, String);
+
 /// A completed op placed in a slot, waiting for its return event.
 struct Open<I> {
     input: I,
@@ -197,9 +201,7 @@ struct Part<M: Model> {
     /// Invoked ops from `first_seq` on, in invocation order.
     pending: VecDeque<Pending>,
     first_seq: u64,
-    /// Return events still to walk: (completion index, slot, invoke index,
-    /// time, op in words).
-    returns: BinaryHeap<Reverse<(u64, u8, u64, u64, String)>>,
+    returns: BinaryHeap<Reverse<Return>>,
     configs: Antichains<M::State, ()>,
     slots: Vec<Option<Open<M::Input>>>,
     free: Vec<u8>,
