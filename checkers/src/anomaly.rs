@@ -29,6 +29,11 @@ pub struct FirstAnomaly {
     pub faults: Vec<String>,
     /// One sentence saying all of the above.
     pub explanation: String,
+    /// When faultline reported an anomaly of this check while the run went
+    /// on (seconds since the run started); absent when only the final
+    /// check found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_s: Option<f64>,
 }
 
 /// Maps indexes of completions to the invocations they complete (other
@@ -82,6 +87,7 @@ pub fn first_anomaly(history: &History, blamed: &[u64]) -> Option<FirstAnomaly> 
         node,
         faults,
         explanation,
+        reported_s: None,
     })
 }
 

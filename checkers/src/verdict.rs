@@ -98,6 +98,48 @@ pub struct Results {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<crate::load_spread::LoadSpread>,
     pub checks: Vec<CheckResult>,
+    /// What the check while the run went on found (`faultline test`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<OnlineReport>,
+}
+
+/// The online check of a run (`linearizability::online`), as written to
+/// `results.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnlineReport {
+    /// The checker it ran (`linearizable`).
+    pub checker: String,
+    /// Parts (keys) it followed.
+    pub parts: usize,
+    /// Parts it left to the final check (too many ops open at once, a
+    /// frontier past its cap).
+    pub gave_up: usize,
+    /// It fell a whole channel behind the run and stopped there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fell_behind: bool,
+    /// The first anomaly it found, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_anomaly: Option<OnlineAnomalyReport>,
+    /// `--stop-on-anomaly` ended the main phase at that anomaly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_run: bool,
+}
+
+/// The first anomaly found while the run went on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnlineAnomalyReport {
+    pub checker: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Invocation index of the op that cannot be placed, and its completion's.
+    pub op: u64,
+    pub completion: u64,
+    /// The op in words (`read -> 1`).
+    pub what: String,
+    /// When it completed, seconds since the run started.
+    pub time_s: f64,
+    /// When faultline reported it, seconds since the run started.
+    pub reported_s: f64,
 }
 
 impl Results {
@@ -108,6 +150,7 @@ impl Results {
             stats: None,
             load: None,
             checks,
+            online: None,
         }
     }
 }

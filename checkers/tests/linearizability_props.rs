@@ -8,6 +8,7 @@
 //!   history into one the brute-force checker rejects, and every witness of
 //!   an invalid history is rejected by it.
 
+use faultline_checkers::linearizability::online::Online;
 use faultline_checkers::linearizability::{check_named, witness, Options, Strategy as Search};
 use faultline_checkers::models::ModelKind;
 use faultline_checkers::{History, Op, OpType, Process, Verdict};
@@ -444,5 +445,68 @@ proptest! {
                 "witness {:?} of\n{:#?}\nis linearizable:\n{:#?}", w.ops, h.ops, alone.ops
             );
         }
+    }
+}
+
+/// The online check's first anomaly, fed `h` one op at a time.
+fn online_anomaly(h: &History, model: ModelKind) -> Option<u64> {
+    let mut online = Online::new(model, None, Default::default()).unwrap();
+    h.ops.iter().find_map(|op| online.push(op)).map(|a| a.op)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Soundness of the online check: an anomaly it reports is one the
+    /// brute-force oracle and the final check report too; and where no op
+    /// is left running (so it walks the whole history), it finds one
+    /// whenever they do.
+    #[test]
+    fn online_anomalies_are_final_ones(
+        ops in prop::collection::vec(crash_heavy_op(), 1..=10),
+        order in prop::collection::vec(0usize..10, 0..20),
+    ) {
+        let h = small_history(&ops, &order);
+        let valid = brute_force(&h, register_step);
+        let online = online_anomaly(&h, ModelKind::CasRegister);
+        if online.is_some() {
+            prop_assert!(!valid, "online reported {:?} on a linearizable history\n{:#?}", online, h.ops);
+            let r = check_named(&h, "cas-register", None, &Options::default()).unwrap();
+            prop_assert_eq!(r.verdict, Verdict::Invalid);
+        }
+        if ops.iter().all(|o| o.end != 3) {
+            prop_assert_eq!(online.is_some(), !valid, "every op completed\n{:#?}", h.ops);
+        }
+    }
+
+    #[test]
+    fn online_append_anomalies_are_final_ones(
+        ops in prop::collection::vec(small_append_op(), 1..=8),
+        order in prop::collection::vec(0usize..8, 0..16),
+    ) {
+        let h = small_history(&ops, &order);
+        let valid = brute_force(&h, append_step);
+        let online = online_anomaly(&h, ModelKind::AppendRegister);
+        prop_assert!(online.is_none() || !valid, "{:?}\n{:#?}", online, h.ops);
+        if ops.iter().all(|o| o.end != 3) {
+            prop_assert_eq!(online.is_some(), !valid, "every op completed\n{:#?}", h.ops);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Real executions over several keys: the online check, split per key,
+    /// reports nothing.
+    #[test]
+    fn online_finds_nothing_in_real_executions(
+        threads in 2u64..6,
+        ops in 1usize..200,
+        keys in 1u64..4,
+        seed in any::<u64>(),
+    ) {
+        let h = concurrent_history(threads, ops, keys, seed);
+        prop_assert_eq!(online_anomaly(&h, ModelKind::Kv), None);
     }
 }

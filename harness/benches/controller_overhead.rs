@@ -2,7 +2,10 @@
 //! (history.jsonl on disk, written as it goes) against a no-op TCP server
 //! that answers every op `ok` at once, and the CPU time (controller and
 //! target together) per op, which is what a loaded machine limits. Prints a
-//! table of medians.
+//! table of medians, without and with the online check (a thread checking
+//! the history for linearizability as it grows, as `faultline test` runs it;
+//! the server fails every cas and reads return nothing, so the register's
+//! history stays linearizable and the check never stops early).
 //!
 //!     cargo bench -p faultline --bench controller_overhead
 //!     OVERHEAD_SECS=5 OVERHEAD_RUNS=5 cargo bench -p faultline --bench controller_overhead
@@ -66,9 +69,10 @@ impl Cluster for NoopCluster {
     }
 }
 
-/// Answers every request line with `{"id":..,"type":"ok"}`. It finds the id
-/// by a byte search rather than decoding the line, so that the target costs
-/// little next to the controller it shares the machine with.
+/// Answers every request line with `{"id":..,"type":"ok"}` (a cas with
+/// `fail`). It finds the id by a byte search rather than decoding the line,
+/// so that the target costs little next to the controller it shares the
+/// machine with.
 async fn noop_server() -> String {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap().to_string();
@@ -88,7 +92,11 @@ async fn noop_server() -> String {
                     reply.clear();
                     reply.extend_from_slice(b"{\"id\":");
                     reply.extend_from_slice(request_id(&line));
-                    reply.extend_from_slice(b",\"type\":\"ok\"}\n");
+                    if line.windows(11).any(|w| w == b"\"f\":\"cas\"") {
+                        reply.extend_from_slice(b",\"type\":\"fail\",\"error\":\"no\"}\n");
+                    } else {
+                        reply.extend_from_slice(b",\"type\":\"ok\"}\n");
+                    }
                     if w.write_all(&reply).await.is_err() {
                         return;
                     }
@@ -131,7 +139,28 @@ struct Run {
     sys_us_per_op: f64,
 }
 
-fn run_once(clients: usize, secs: u64) -> Run {
+/// Runs the online check on what `recorder` records, as `faultline test`
+/// does; gives back how many parts it followed and gave up.
+fn online_check(recorder: &Recorder) -> std::thread::JoinHandle<(usize, usize)> {
+    use faultline_checkers::linearizability::online::Online;
+    use faultline_checkers::models::{ModelConfig, ModelKind};
+    let ops = recorder.subscribe(200_000);
+    std::thread::spawn(move || {
+        let config = ModelConfig {
+            nil_read_is_unknown: true,
+        };
+        let mut online = Online::new(ModelKind::CasRegister, None, config).unwrap();
+        for op in ops {
+            assert!(
+                online.push(&op).is_none(),
+                "an anomaly in a register of writes"
+            );
+        }
+        online.parts()
+    })
+}
+
+fn run_once(clients: usize, secs: u64, online: bool) -> Run {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let addr = rt.block_on(noop_server());
     let dir = tempfile::tempdir().unwrap();
@@ -166,8 +195,19 @@ fn run_once(clients: usize, secs: u64) -> Run {
         live: Arc::new(Live::default()),
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
+    let checker = online.then(|| online_check(&recorder));
     let (t, cpu) = (Instant::now(), cpu_time());
     rt.block_on(ctl.run(rx));
+    recorder.unsubscribe();
+    if let Some((parts, gave_up)) = checker.map(|c| c.join().unwrap()) {
+        if gave_up > 0 || recorder.overflowed() {
+            // Then it stopped checking early: the row measures less than it says.
+            println!(
+                "  note: the online check gave up {gave_up} of {parts} parts, fell behind: {}",
+                recorder.overflowed()
+            );
+        }
+    }
     let elapsed = t.elapsed().as_secs_f64();
     let ((user0, sys0), (user1, sys1)) = (cpu, cpu_time());
     let c = &recorder.counts;
@@ -202,11 +242,11 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:>8} {:>10} {:>10} {:>14} {:>14}",
-        "clients", "ops", "ops/s", "user cpu us/op", "sys cpu us/op"
+        "{:>8} {:>7} {:>10} {:>10} {:>14} {:>14}",
+        "clients", "online", "ops", "ops/s", "user cpu us/op", "sys cpu us/op"
     );
-    for clients in [5, 50] {
-        let mut all: Vec<Run> = (0..runs).map(|_| run_once(clients, secs)).collect();
+    for (clients, online) in [(5, false), (5, true), (50, false), (50, true)] {
+        let mut all: Vec<Run> = (0..runs).map(|_| run_once(clients, secs, online)).collect();
         let median = |f: fn(&Run) -> f64| {
             let mut v: Vec<f64> = all.iter().map(f).collect();
             v.sort_by(f64::total_cmp);
@@ -216,8 +256,10 @@ fn main() {
         all.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
         let m = &all[runs / 2];
         println!(
-            "{clients:>8} {:>10} {:>10.0} {user:>14.1} {sys:>14.1}",
-            m.ops, m.ops_per_sec
+            "{clients:>8} {:>7} {:>10} {:>10.0} {user:>14.1} {sys:>14.1}",
+            if online { "on" } else { "off" },
+            m.ops,
+            m.ops_per_sec
         );
     }
 }

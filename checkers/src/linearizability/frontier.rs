@@ -37,9 +37,9 @@ use std::time::Instant;
 const MAX_OPEN: usize = 64;
 
 /// Ops linearized so far, newest first; shared between configurations.
-type Trail = Option<Rc<Path>>;
+pub(super) type Trail = Option<Rc<Path>>;
 
-struct Path {
+pub(super) struct Path {
     op: u32,
     prev: Trail,
 }
@@ -64,14 +64,14 @@ fn ops_of(path: &Trail) -> Vec<u32> {
 
 /// Crashed ops used, per class, above the shared baseline: sorted by class,
 /// counts above zero.
-type Used = Box<[(u32, u32)]>;
+pub(super) type Used = Box<[(u32, u32)]>;
 
-fn count_of(used: &[(u32, u32)], class: u32) -> u32 {
+pub(super) fn count_of(used: &[(u32, u32)], class: u32) -> u32 {
     used.binary_search_by_key(&class, |e| e.0)
         .map_or(0, |i| used[i].1)
 }
 
-fn with_one_more(used: &[(u32, u32)], class: u32) -> Used {
+pub(super) fn with_one_more(used: &[(u32, u32)], class: u32) -> Used {
     let mut v = used.to_vec();
     match v.binary_search_by_key(&class, |e| e.0) {
         Ok(i) => v[i].1 += 1,
@@ -98,18 +98,19 @@ fn within(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
 }
 
 /// What tells configurations of one (state, open ops placed) apart.
-type Config = (Used, Trail);
+type Config<T> = (Used, T);
 
 /// Configurations by (state, open ops placed), each key holding the
-/// `used` vectors none of which is within another.
-struct Antichains<S> {
-    map: FxHashMap<(S, u64), Vec<Config>>,
-    len: usize,
+/// `used` vectors none of which is within another, each with its trail `T`
+/// (the online check keeps none: `()`).
+pub(super) struct Antichains<S, T = Trail> {
+    pub(super) map: FxHashMap<(S, u64), Vec<Config<T>>>,
+    pub(super) len: usize,
     used_entries: usize,
 }
 
-impl<S: Copy + Eq + std::hash::Hash> Antichains<S> {
-    fn new() -> Self {
+impl<S: Copy + Eq + std::hash::Hash, T> Antichains<S, T> {
+    pub(super) fn new() -> Self {
         Antichains {
             map: FxHashMap::default(),
             len: 0,
@@ -119,7 +120,7 @@ impl<S: Copy + Eq + std::hash::Hash> Antichains<S> {
 
     /// Adds a configuration unless one already there used no more; drops
     /// those it used no more than. Returns whether it was added.
-    fn insert(&mut self, state: S, lin: u64, used: Used, path: Trail) -> bool {
+    pub(super) fn insert(&mut self, state: S, lin: u64, used: Used, path: T) -> bool {
         let list = self.map.entry((state, lin)).or_default();
         if list.iter().any(|(u, _)| within(u, &used)) {
             return false;
@@ -139,8 +140,8 @@ impl<S: Copy + Eq + std::hash::Hash> Antichains<S> {
         true
     }
 
-    fn bytes(&self) -> u64 {
-        let per = std::mem::size_of::<((S, u64), Vec<(Used, Trail)>)>() + 48;
+    pub(super) fn bytes(&self) -> u64 {
+        let per = std::mem::size_of::<((S, u64), Vec<(Used, T)>)>() + 48;
         (self.len * per + self.used_entries * 8) as u64
     }
 }
@@ -410,7 +411,10 @@ pub fn search_frontier<M: Model>(
 }
 
 /// Moves the crashed ops that every configuration used into `baseline`.
-fn rebase<S: Copy + Eq + std::hash::Hash>(configs: &mut Antichains<S>, baseline: &mut [u32]) {
+pub(super) fn rebase<S: Copy + Eq + std::hash::Hash, T>(
+    configs: &mut Antichains<S, T>,
+    baseline: &mut [u32],
+) {
     let mut common: Option<Vec<(u32, u32)>> = None;
     for list in configs.map.values() {
         for (used, _) in list {

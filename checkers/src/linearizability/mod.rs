@@ -8,6 +8,7 @@
 
 pub mod calls;
 mod frontier;
+pub mod online;
 mod parts;
 pub mod search;
 pub mod witness;

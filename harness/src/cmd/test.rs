@@ -92,6 +92,11 @@ pub struct Args {
     /// after an invalid or unknown one; logs are always kept).
     #[arg(long)]
     pub keep_data: bool,
+    /// End the run at the first anomaly the online check finds (heal, stop
+    /// the nodes, check the whole history as usual); results.json records
+    /// when it was found (`online.first_anomaly.reported_s`).
+    #[arg(long)]
+    pub stop_on_anomaly: bool,
     /// Consistency models a transactional workload's history must satisfy,
     /// comma separated (default strict-serializable), as in `check`.
     #[arg(
@@ -224,6 +229,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
         junit: args.junit,
         keep_data: args.keep_data,
         quiet: args.quiet,
+        stop_on_anomaly: args.stop_on_anomaly,
     };
     run::run(&global.store, plan)
 }

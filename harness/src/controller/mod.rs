@@ -53,6 +53,8 @@ pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 pub struct Live {
     /// Faults in force, as labels.
     pub faults: Mutex<Vec<String>>,
+    /// The first anomaly the online check found, in words.
+    pub anomaly: Mutex<Option<String>>,
 }
 
 /// What happened besides the history.

@@ -8,6 +8,7 @@
 //! `interrupted` and the command exits 130.
 
 pub mod check;
+mod online;
 mod progress;
 
 use crate::client::ClientFactory;
@@ -49,6 +50,8 @@ pub struct Plan {
     /// Keep the nodes' data after a valid run.
     pub keep_data: bool,
     pub quiet: bool,
+    /// End the main phase at the first anomaly the online check finds.
+    pub stop_on_anomaly: bool,
 }
 
 /// What one run ended with.
@@ -188,6 +191,35 @@ fn run_one(
     };
     let recorder = Arc::new(Recorder::create(Some(&run_dir.path.join("history.jsonl")))?);
     let live = Arc::new(Live::default());
+    // The main phase ends on Ctrl-C, or (--stop-on-anomaly) at the online
+    // check's first anomaly; only the first is an interruption.
+    let end = Arc::new(watch::channel(false).0);
+    let forward = {
+        let (end, mut stop) = (end.clone(), stop.clone());
+        rt.spawn(async move {
+            if stop.wait_for(|s| *s).await.is_ok() {
+                end.send_replace(true);
+            }
+        })
+    };
+    let online_log_dir = run_dir.clone();
+    let online = online::start(
+        &*workload,
+        recorder.clone(),
+        live.clone(),
+        Arc::new(move |line: &str| online_log_dir.log(line)),
+        {
+            let end = end.clone();
+            let stop_on_anomaly = plan.stop_on_anomaly;
+            let log_dir = run_dir.clone();
+            Box::new(move || {
+                if stop_on_anomaly {
+                    log_dir.log("--stop-on-anomaly: ending the main phase");
+                    end.send_replace(true);
+                }
+            })
+        },
+    );
     let log_dir = run_dir.clone();
     let ctl = Controller {
         cluster: cluster.clone(),
@@ -209,10 +241,13 @@ fn run_one(
         live: live.clone(),
     };
     let progress = (!plan.quiet).then(|| progress::start(rt, recorder.clone(), live.clone()));
-    let report: Report = rt.block_on(ctl.run(stop.clone()));
+    let main_until = recorder.elapsed().as_secs_f64() + spec.time_limit_s;
+    let report: Report = rt.block_on(ctl.run(end.subscribe()));
+    forward.abort();
     if let Some(p) = progress {
         p.finish();
     }
+    let online = online.map(|o| o.finish(plan.stop_on_anomaly.then_some(main_until)));
     if let Err(e) = cluster.teardown(&run_dir.path) {
         run_dir.log(format!("teardown: {e:#}"));
     }
@@ -237,8 +272,10 @@ fn run_one(
         &run_dir.path.join("history.jsonl"),
     )?;
     let mut results = checked.results;
-    // Ctrl-C while the nodes stopped or the checkers ran counts too.
-    results.interrupted = report.interrupted || *stop.borrow();
+    // Ctrl-C while the nodes stopped or the checkers ran counts too (the
+    // controller's `interrupted` also covers --stop-on-anomaly).
+    results.interrupted = *stop.borrow();
+    attach_online(&mut results, online);
     check::write_run(&run_dir.path, &history, &results)?;
     run_dir.log(format!(
         "verdict {}{}",
@@ -256,6 +293,23 @@ fn run_one(
         durations: checked.durations,
         error: checked.error,
     })
+}
+
+/// Puts the online check's report into the results, and the time it found
+/// its anomaly into the first anomaly of the check it ran.
+fn attach_online(results: &mut Results, online: Option<faultline_checkers::verdict::OnlineReport>) {
+    let Some(online) = online else { return };
+    if let Some(found) = &online.first_anomaly {
+        if let Some(first) = results
+            .checks
+            .iter_mut()
+            .find(|c| c.checker == found.checker)
+            .and_then(|c| c.first_anomaly.as_mut())
+        {
+            first.reported_s = Some(found.reported_s);
+        }
+    }
+    results.online = Some(online);
 }
 
 fn start_cluster(
@@ -396,6 +450,16 @@ fn print_summary(
     );
     for p in &report.problems {
         println!("problem: {}", p.lines().next().unwrap_or(""));
+    }
+    if let Some(found) = results
+        .online
+        .as_ref()
+        .and_then(|o| o.first_anomaly.as_ref())
+    {
+        println!("found while running: {}", online::describe(found));
+        if results.online.as_ref().is_some_and(|o| o.stopped_run) {
+            println!("run ended at that anomaly (--stop-on-anomaly)");
+        }
     }
     for check in &results.checks {
         println!("{}: {} - {}", check.checker, check.verdict, check.summary);

@@ -1,4 +1,5 @@
-//! The progress line of a run: op counts, rate and the faults in force.
+//! The progress line of a run: op counts, rate, the faults in force, and
+//! the first anomaly the online check found, from the moment it is found.
 
 use crate::controller::Live;
 use crate::store::writer::Recorder;
@@ -37,8 +38,15 @@ pub fn start(rt: &tokio::runtime::Runtime, recorder: Arc<Recorder>, live: Arc<Li
             );
             let rate = (ok + fail + info) as f64 / started.elapsed().as_secs_f64().max(0.001);
             let faults = live.faults.lock().unwrap().join(" ");
+            let anomaly = live
+                .anomaly
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|a| format!(" | ANOMALY {a}"))
+                .unwrap_or_default();
             b.set_message(format!(
-                "ok {ok} fail {fail} info {info} | {rate:.0} ops/s | faults: {}",
+                "ok {ok} fail {fail} info {info} | {rate:.0} ops/s | faults: {}{anomaly}",
                 if faults.is_empty() { "none" } else { &faults }
             ));
             b.tick();

@@ -132,6 +132,10 @@ struct Shared {
     file: Mutex<Option<FileOut>>,
     error: Mutex<Option<String>>,
     stop: AtomicBool,
+    /// Whether a subscriber takes a copy of every op (see [`Recorder::subscribe`]).
+    subscribed: AtomicBool,
+    /// The subscriber fell behind by a whole channel and was cut off.
+    overflowed: AtomicBool,
 }
 
 /// What `record` appends to.
@@ -139,6 +143,8 @@ struct Log {
     ops: Vec<Op>,
     /// Encoded lines not yet handed to the file.
     pending: Vec<u8>,
+    /// Where a copy of each op goes, in index order (the online check).
+    subscriber: Option<std::sync::mpsc::SyncSender<Op>>,
 }
 
 struct FileOut {
@@ -227,10 +233,13 @@ impl Recorder {
             log: Mutex::new(Log {
                 ops: Vec::new(),
                 pending: Vec::new(),
+                subscriber: None,
             }),
             file: Mutex::new(file),
             error: Mutex::new(None),
             stop: AtomicBool::new(false),
+            subscribed: AtomicBool::new(false),
+            overflowed: AtomicBool::new(false),
         });
         let flusher = on_disk
             .then(|| {
@@ -306,6 +315,12 @@ impl Recorder {
             node: node.map(str::to_string),
         };
         let on_disk = self.flusher.is_some();
+        // The subscriber's copy is made before the lock, like the line.
+        let mut copy = self
+            .shared
+            .subscribed
+            .load(Ordering::Relaxed)
+            .then(|| op.clone());
         SCRATCH.with_borrow_mut(|body| {
             // Encode before taking the lock, so it is held briefly.
             body.clear();
@@ -337,6 +352,18 @@ impl Recorder {
                 out.push(b'\n');
             }
             let index = op.index;
+            if let (Some(tx), Some(c)) = (&log.subscriber, copy.as_mut()) {
+                c.index = op.index;
+                c.time = op.time;
+                // Sent under the lock, so copies arrive in index order; a
+                // subscriber that fell a whole channel behind is cut off
+                // rather than ever slowing a client down.
+                if tx.try_send(copy.take().expect("a copy")).is_err() {
+                    log.subscriber = None;
+                    self.shared.subscribed.store(false, Ordering::Relaxed);
+                    self.shared.overflowed.store(true, Ordering::Relaxed);
+                }
+            }
             log.ops.push(op);
             index
         })
@@ -350,6 +377,33 @@ impl Recorder {
             anyhow::bail!("writing history.jsonl: {e}");
         }
         Ok(History::new(self.shared.log.lock().unwrap().ops.clone()))
+    }
+
+    /// A copy of every op recorded from now on, in index order, through a
+    /// channel of `capacity` ops; it closes at [`Recorder::unsubscribe`], or
+    /// when the subscriber falls `capacity` ops behind
+    /// ([`Recorder::overflowed`]).
+    pub fn subscribe(&self, capacity: usize) -> std::sync::mpsc::Receiver<Op> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+        self.shared.log.lock().unwrap().subscriber = Some(tx);
+        self.shared.subscribed.store(true, Ordering::Relaxed);
+        rx
+    }
+
+    /// Closes the subscriber's channel (after what was sent).
+    pub fn unsubscribe(&self) {
+        self.shared.subscribed.store(false, Ordering::Relaxed);
+        self.shared.log.lock().unwrap().subscriber = None;
+    }
+
+    /// Whether the subscriber was cut off for falling behind.
+    pub fn overflowed(&self) -> bool {
+        self.shared.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Time since the history started (the time base of its ops).
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     pub fn len(&self) -> usize {
