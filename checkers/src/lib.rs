@@ -2,6 +2,7 @@
 //! judge a history. Pure and synchronous: no async runtime, no I/O but files.
 
 pub mod anomaly;
+pub mod bank;
 pub mod evidence;
 pub mod history;
 pub mod import;

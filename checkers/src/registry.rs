@@ -7,7 +7,7 @@
 use crate::history::History;
 use crate::models::ModelKind;
 use crate::verdict::{CheckResult, Verdict};
-use crate::{anomaly, linearizability, lock, queue, set, txn};
+use crate::{anomaly, bank, linearizability, lock, queue, set, txn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -29,16 +29,19 @@ pub enum CheckerKind {
     RwRegister,
     /// Every acknowledged enqueue taken exactly once (Jepsen's total-queue).
     Queue,
+    /// Reads of all accounts sum to the total; no balance negative.
+    Bank,
 }
 
 impl CheckerKind {
-    pub const ALL: [CheckerKind; 6] = [
+    pub const ALL: [CheckerKind; 7] = [
         CheckerKind::Linearizable,
         CheckerKind::Set,
         CheckerKind::Lock,
         CheckerKind::ListAppend,
         CheckerKind::RwRegister,
         CheckerKind::Queue,
+        CheckerKind::Bank,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +52,7 @@ impl CheckerKind {
             CheckerKind::ListAppend => "list-append",
             CheckerKind::RwRegister => "rw-register",
             CheckerKind::Queue => "queue",
+            CheckerKind::Bank => "bank",
         }
     }
 }
@@ -101,6 +105,7 @@ fn run(checker: CheckerKind, history: &History, opts: &Options) -> Result<CheckR
         CheckerKind::ListAppend => txn::check(history, txn::TxnWorkload::ListAppend, &opts.txn),
         CheckerKind::RwRegister => txn::check(history, txn::TxnWorkload::RwRegister, &opts.txn),
         CheckerKind::Queue => queue::check(history),
+        CheckerKind::Bank => bank::check(history),
     }
 }
 
@@ -160,7 +165,7 @@ mod tests {
             assert_eq!(m.name().parse::<ModelKind>(), Ok(m));
             assert_eq!(serde_json::to_value(m).unwrap(), json!(m.name()));
         }
-        let e = "bank".parse::<CheckerKind>().unwrap_err();
+        let e = "banks".parse::<CheckerKind>().unwrap_err();
         assert!(e.contains("checkers: linearizable, set, lock"), "{e}");
         let e = "btree".parse::<ModelKind>().unwrap_err();
         assert!(

@@ -130,9 +130,9 @@ mod tests {
             e.contains("isolate-leader") && e.contains("loss") && e.contains("none"),
             "{e}"
         );
-        let e = parse(&["--workload", "bank"]).unwrap_err().to_string();
+        let e = parse(&["--workload", "ledger"]).unwrap_err().to_string();
         assert!(
-            e.contains("bank")
+            e.contains("ledger")
                 && e.contains("register, kv, set, lock, list-append, rw-register, queue"),
             "{e}"
         );

@@ -287,12 +287,15 @@ fn lock_no_fencing_is_caught() {
 #[test]
 fn unknown_workload_is_bad_input_naming_the_flag() {
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["test", "--workload", "bank"])
+        .args(["test", "--workload", "ledger"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(254));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--workload") && err.contains("bank"), "{err}");
+    assert!(
+        err.contains("--workload") && err.contains("ledger"),
+        "{err}"
+    );
 }
 
 #[test]

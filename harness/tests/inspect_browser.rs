@@ -4,106 +4,13 @@
 //! 100k-op run takes to open (no assertion on the time: a number for the
 //! record, in target/test-output/inspect-browser/timings.txt).
 
+#[path = "support/browser.rs"]
+mod browser;
 mod inspect_support;
 
+use browser::{chromium, output_dir, Browser};
 use inspect_support::*;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Chromium, or None when it is not installed.
-fn chromium() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FAULTLINE_CHROMIUM") {
-        return Some(p.into());
-    }
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
-
-/// Where this test leaves screenshots and timings: target/test-output/.
-fn output_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test binary>
-    let target = exe.ancestors().nth(3).unwrap().to_path_buf();
-    let dir = target.join("test-output").join("inspect-browser");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-struct Browser {
-    bin: PathBuf,
-    profile: tempfile::TempDir,
-}
-
-impl Browser {
-    fn command(&self, extra: &[&str], url: &str) -> Command {
-        let mut c = Command::new(&self.bin);
-        c.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", self.profile.path().display()))
-        .args(extra)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null());
-        c
-    }
-
-    /// Runs Chromium with a time limit; returns its stdout.
-    fn run(&self, extra: &[&str], url: &str) -> String {
-        let mut child = self
-            .command(extra, url)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut stdout, &mut s).map(|_| s)
-        });
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if Instant::now() > deadline {
-                // Our own child, by pid.
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("chromium did not finish with {url} in 90 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        reader.join().unwrap().unwrap()
-    }
-
-    fn dump_dom(&self, url: &str) -> String {
-        self.run(&["--dump-dom"], url)
-    }
-
-    fn screenshot(&self, url: &str, file: &Path, size: &str) {
-        let _ = std::fs::remove_file(file);
-        self.run(
-            &[
-                &format!("--screenshot={}", file.display()),
-                &format!("--window-size={size}"),
-            ],
-            url,
-        );
-        let len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        assert!(len > 1000, "no screenshot at {}", file.display());
-    }
-}
+use std::time::Instant;
 
 /// A data attribute of the <html> element in a dumped DOM.
 fn html_attr(dom: &str, name: &str) -> Option<f64> {
@@ -129,7 +36,7 @@ fn list_run_page_and_timelines_in_headless_chromium() {
         eprintln!("skipping: chromium is not installed; install the Debian package `chromium` (scripts/setup does)");
         return;
     };
-    let out = output_dir();
+    let out = output_dir("inspect-browser");
     let tmp = tempfile::tempdir().unwrap();
     let s = three_runs(tmp.path());
     let (big, _) = register_history(&Gen {
@@ -148,10 +55,7 @@ fn list_run_page_and_timelines_in_headless_chromium() {
     );
     let write_s = started.elapsed().as_secs_f64();
     let server = Server::start(tmp.path());
-    let browser = Browser {
-        bin,
-        profile: tempfile::tempdir().unwrap(),
-    };
+    let browser = Browser::new(bin);
 
     let list = browser.dump_dom(&server.url("/"));
     assert!(list.contains("<table id=\"runs\">"), "{list}");

@@ -1,6 +1,7 @@
 //! The raft-kv state machine: independent registers (read, write, cas),
 //! grow-only integer sets (add; read returns the sorted elements), lists
-//! (append) and transactions over lists and registers (txn, see kv/txn.rs).
+//! (append), counters that never go negative (incr) and transactions over
+//! lists and registers (txn, see kv/txn.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -83,6 +84,9 @@ impl Kv {
             // BUG txn-snapshot-isolation: the reads run now, on the state as
             // of the last applied entry (the txn's start snapshot); the
             // writes wait for the commit and are checked for conflicts then.
+            if let Some(e) = txn::refusal(self, &mops) {
+                return Admit::Answer(Outcome::fail(&e));
+            }
             txn::execute(&mut self.view(), &mut mops);
             return Admit::Append(json!({
                 "f": "txn-si", "start": self.applied, "value": txn::to_value(&mops)
@@ -118,8 +122,15 @@ impl Kv {
                 .filter(|m| m.f != txn::MopKind::Read)
                 .cloned()
                 .collect();
+            if let Some(e) = txn::refusal(self, &writes) {
+                return Outcome::fail(&e);
+            }
             txn::execute(self, &mut writes);
         } else {
+            // A refused incr aborts the whole txn: nothing of it is applied.
+            if let Some(e) = txn::refusal(self, &mops) {
+                return Outcome::fail(&e);
+            }
             txn::execute(self, &mut mops);
         }
         for m in mops.iter().filter(|m| m.f != txn::MopKind::Read) {
@@ -140,7 +151,7 @@ impl Kv {
                 }
                 _ => Err(Outcome::fail("bad-request")),
             },
-            "add" | "append" => match req.value.as_i64() {
+            "add" | "append" | "incr" => match req.value.as_i64() {
                 Some(_) => Ok(json!({"f": req.f, "key": key, "value": req.value})),
                 None => Err(Outcome::fail("bad-request")),
             },
@@ -216,6 +227,16 @@ impl StateMachine for Kv {
             Some("append") => {
                 txn::Store::append(self, &key, value.as_i64().unwrap_or_default());
                 Outcome::done()
+            }
+            Some("incr") => {
+                let current = txn::Store::get(self, &key);
+                match txn::incremented(&current, value) {
+                    Ok(sum) => {
+                        self.registers.insert(key, json!(sum));
+                        Outcome::done()
+                    }
+                    Err(e) => Outcome::fail(&e),
+                }
             }
             _ => Outcome::fail("unknown-op"),
         }
@@ -351,6 +372,36 @@ mod tests {
             panic!("a malformed txn is refused");
         };
         assert!(error.contains("micro-op 0"), "{error}");
+    }
+
+    #[test]
+    fn an_incr_that_would_go_negative_aborts_the_whole_txn() {
+        let mut kv = Kv::default();
+        let setup = txn(json!([["w", 0, 10], ["w", 1, 10]]));
+        append(&mut kv, 1, &setup);
+        let transfer = |n: i64| txn(json!([["incr", 0, -n], ["incr", 1, n]]));
+        assert_eq!(
+            append(&mut kv, 2, &transfer(4)),
+            Outcome::ok(json!([["incr", 0, -4], ["incr", 1, 4]]))
+        );
+        // 6 left in account 0: a transfer of 7 is refused, and its credit
+        // to account 1 is not applied either.
+        assert_eq!(append(&mut kv, 3, &transfer(7)), Outcome::fail("negative"));
+        let read = txn(json!([["r", 0, null], ["r", 1, null], ["r", 2, null]]));
+        assert_eq!(
+            append(&mut kv, 4, &read),
+            Outcome::ok(json!([["r", 0, 6], ["r", 1, 14], ["r", 2, null]]))
+        );
+        // As a single op (txn-split's parts), the same rule.
+        let now = Instant::now();
+        let Admit::Append(cmd) = kv.admit(&req("incr", "0", json!(-7)), true, now) else {
+            panic!()
+        };
+        assert_eq!(kv.apply(5, &cmd, now), Outcome::fail("negative"));
+        assert_eq!(
+            append(&mut kv, 6, &txn(json!([["incr", 2, 3]]))),
+            Outcome::ok(json!([["incr", 2, 3]]))
+        );
     }
 
     #[test]

@@ -62,7 +62,7 @@ mod tests {
                 serde_json::json!(kind.name())
             );
         }
-        let e = "bank".parse::<WorkloadKind>().unwrap_err();
+        let e = "ledger".parse::<WorkloadKind>().unwrap_err();
         assert!(e.contains("register, kv, set, lock"), "{e}");
     }
 }

@@ -3,7 +3,7 @@
 //! A generator ([`generator::Gen`]) produces the ops one client worker performs;
 //! generators compose (mix, limit, stagger, phases, per-key independence). A
 //! workload ([`Workload`]) is one file (`register`, `kv`, `set`, `lock`,
-//! `list-append`, `rw-register`; the txn generator they share is txn.rs): its
+//! `list-append`, `rw-register`, `bank`; the txn generator they share is txn.rs): its
 //! generators, its final reads, its checkers and model; the `workloads!`
 //! list below registers each by name ([`WorkloadKind`]). All randomness comes from a seeded
 //! [`rand_chacha::ChaCha8Rng`], so the same `--seed` gives the same ops.
@@ -34,4 +34,6 @@ workloads! {
     RwRegister = "rw-register" => rw_register::RwRegister,
     /// Unique enqueues and dequeues on one queue, and a final drain.
     Queue = "queue" => queue::Queue,
+    /// Transfers between accounts and reads of all of them, as txns (the total never changes).
+    Bank = "bank" => bank::Bank,
 }

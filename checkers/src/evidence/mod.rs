@@ -6,8 +6,10 @@
 //! A `results.json` written before evidence was typed still loads: its
 //! details become [`Evidence::Untyped`].
 
+mod cycles_page;
 mod render;
 
+pub use cycles_page::render_txn_html;
 pub use render::{render_html, render_text};
 
 use crate::history::Process;
@@ -43,6 +45,13 @@ pub enum CheckerEvidence {
     Lock(LockEvidence),
     Txn(TxnEvidence),
     Queue(QueueEvidence),
+    Bank(BankEvidence),
+}
+
+impl From<BankEvidence> for Evidence {
+    fn from(e: BankEvidence) -> Self {
+        Evidence::Checker(CheckerEvidence::Bank(e))
+    }
 }
 
 impl From<QueueEvidence> for Evidence {
@@ -97,6 +106,13 @@ impl Evidence {
         }
     }
 
+    pub fn bank(&self) -> Option<&BankEvidence> {
+        match self {
+            Evidence::Checker(CheckerEvidence::Bank(e)) => Some(e),
+            _ => None,
+        }
+    }
+
     pub fn queue(&self) -> Option<&QueueEvidence> {
         match self {
             Evidence::Checker(CheckerEvidence::Queue(e)) => Some(e),
@@ -146,6 +162,45 @@ pub struct TxnStats {
     pub info: usize,
     pub edges: usize,
     pub cyclic_components: usize,
+}
+
+// ---- bank -----------------------------------------------------------------
+
+/// What the bank check found (checkers/src/bank.rs).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BankEvidence {
+    /// The accounts the setup opened, and their total.
+    pub accounts: Vec<String>,
+    pub total: i64,
+    /// Ok reads of the accounts, and how many of them came before the bank
+    /// opened (every account null).
+    pub reads: usize,
+    pub before_setup: usize,
+    pub transfers_ok: usize,
+    pub transfers_failed: usize,
+    /// Transfers that may or may not have happened (`info` or open).
+    pub transfers_info: usize,
+    pub wrong_total_count: usize,
+    /// At most the first 20.
+    pub wrong_totals: Vec<BankRead>,
+    pub negative_count: usize,
+    /// At most the first 20.
+    pub negatives: Vec<BankRead>,
+}
+
+/// One read of the accounts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BankRead {
+    /// Index of its invocation, and of its completion.
+    pub op: u64,
+    pub completion: u64,
+    /// When it completed, ns since the history's start.
+    pub time_ns: u64,
+    /// Account -> balance read (null: not there).
+    pub balances: BTreeMap<String, Value>,
+    pub total: i64,
+    /// The accounts it read below zero.
+    pub negative: Vec<String>,
 }
 
 // ---- linearizability ------------------------------------------------------

@@ -107,6 +107,29 @@ pub fn render_text(result: &CheckResult) -> String {
                 set_acks_text(&mut out, set);
             }
         }
+        Evidence::Checker(CheckerEvidence::Bank(e)) if result.verdict == Verdict::Invalid => {
+            for (what, count, reads) in [
+                ("wrong total", e.wrong_total_count, &e.wrong_totals),
+                ("negative balance", e.negative_count, &e.negatives),
+            ] {
+                for r in reads.iter().take(5) {
+                    writeln!(
+                        out,
+                        "  {what}: op {} (completed op {}, {:.3} s) read {} = {} of {}",
+                        r.op,
+                        r.completion,
+                        r.time_ns as f64 / 1e9,
+                        crate::bank::balances_text(&r.balances),
+                        r.total,
+                        e.total
+                    )
+                    .unwrap();
+                }
+                if count > 5 {
+                    writeln!(out, "  ... {count} reads with a {what} in all").unwrap();
+                }
+            }
+        }
         Evidence::Checker(CheckerEvidence::Queue(e)) if result.verdict == Verdict::Invalid => {
             for (what, items) in [
                 ("lost", &e.lost),

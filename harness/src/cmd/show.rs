@@ -89,6 +89,10 @@ pub fn render(info: &RunInfo, history: Option<&History>) -> anyhow::Result<Strin
             for check in &results.checks {
                 writeln!(out, "{}", render_text(check).trim_end())?;
             }
+            let page = run.dir.join(crate::report::TXN_ANOMALIES);
+            if page.is_file() {
+                writeln!(out, "  cycles drawn: {}", page.display())?;
+            }
         }
         Some(_) => writeln!(out, "no checker ran")?,
         None => writeln!(out, "no results.json: the run was not checked (yet)")?,

@@ -1,7 +1,10 @@
 //! Reports written into a run directory at the end of a run (and re-made by
-//! `faultline check`): `timeline.html`, `latency.svg`, `rate.svg`, and
-//! `linearizability.html` (the counterexample) when that check is invalid.
+//! `faultline check`): `timeline.html`, `latency.svg`, `rate.svg`,
+//! `linearizability.html` (the counterexample) when that check is invalid,
+//! `txn-anomalies.html` (the cycles drawn) when a transactional check is,
+//! and `bank.svg` for bank histories.
 
+pub mod bank;
 pub mod html;
 pub mod load;
 pub mod ops;
@@ -10,7 +13,7 @@ pub mod stats;
 pub mod timeline;
 
 use anyhow::Context;
-use faultline_checkers::evidence::render_html;
+use faultline_checkers::evidence::{render_html, render_txn_html};
 use faultline_checkers::{History, Results, Verdict};
 use std::path::Path;
 
@@ -18,6 +21,7 @@ pub const TIMELINE: &str = "timeline.html";
 pub const LATENCY: &str = "latency.svg";
 pub const RATE: &str = "rate.svg";
 pub const COUNTEREXAMPLE: &str = "linearizability.html";
+pub const TXN_ANOMALIES: &str = "txn-anomalies.html";
 
 /// Writes every report for a run into `run_dir`.
 pub fn write_all(run_dir: &Path, history: &History, results: &Results) -> anyhow::Result<()> {
@@ -36,18 +40,37 @@ pub fn write_all(run_dir: &Path, history: &History, results: &Results) -> anyhow
         .find(|c| c.checker == "linearizable" && c.verdict == Verdict::Invalid);
     match invalid {
         Some(check) => write(COUNTEREXAMPLE, render_html(check, history))?,
-        // A page from an earlier check would now contradict results.json.
-        None => {
-            let page = run_dir.join(COUNTEREXAMPLE);
-            match std::fs::remove_file(&page) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).with_context(|| format!("removing {}", page.display()))
-                }
-                _ => {}
-            }
-        }
+        None => remove_stale(run_dir, COUNTEREXAMPLE)?,
+    }
+    match invalid_txn_check(results) {
+        Some(check) => write(TXN_ANOMALIES, render_txn_html(check, history))?,
+        None => remove_stale(run_dir, TXN_ANOMALIES)?,
+    }
+    match bank::svg(history, &analysis)? {
+        Some(svg) => write(bank::FILE, svg)?,
+        None => remove_stale(run_dir, bank::FILE)?,
     }
     Ok(())
+}
+
+/// The transactional (Elle-style) check that found the history invalid.
+pub fn invalid_txn_check(results: &Results) -> Option<&faultline_checkers::CheckResult> {
+    results
+        .checks
+        .iter()
+        .find(|c| c.details.txn().is_some() && c.verdict == Verdict::Invalid)
+}
+
+/// Removes a report an earlier check wrote: it would now contradict
+/// results.json.
+fn remove_stale(run_dir: &Path, name: &str) -> anyhow::Result<()> {
+    let page = run_dir.join(name);
+    match std::fs::remove_file(&page) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", page.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `test-name/timestamp` for a run directory in the store layout, else its path.

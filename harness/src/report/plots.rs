@@ -11,7 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 
-const SIZE: (u32, u32) = (1000, 520);
+pub(super) const SIZE: (u32, u32) = (1000, 520);
 /// Side of the square of pixels in which one scatter point stands for all.
 const CELL: u32 = 3;
 
@@ -41,7 +41,7 @@ pub fn fault_color(kind: &str) -> RGBColor {
 }
 
 /// The series legend both plots draw, in the upper right corner.
-fn draw_legend<'a, DB, X, Y>(
+pub(super) fn draw_legend<'a, DB, X, Y>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
 ) -> anyhow::Result<()>
 where
@@ -60,22 +60,24 @@ where
         .map_err(plot_err)
 }
 
-fn plot_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
+pub(super) fn plot_err<E: std::error::Error + Send + Sync>(
+    e: DrawingAreaErrorKind<E>,
+) -> anyhow::Error {
     anyhow::anyhow!("drawing a plot: {e}")
 }
 
 /// Seconds since the start of the history.
-fn secs(a: &Analysis<'_>, t: u64) -> f64 {
+pub(super) fn secs(a: &Analysis<'_>, t: u64) -> f64 {
     (t.saturating_sub(a.first_time)) as f64 / 1e9
 }
 
-fn x_max(a: &Analysis<'_>) -> f64 {
+pub(super) fn x_max(a: &Analysis<'_>) -> f64 {
     secs(a, a.last_time).max(1e-6)
 }
 
 /// Shades each fault period across the whole y range, and gives each fault
 /// kind one legend entry.
-fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+pub(super) fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     a: &Analysis<'_>,
     y: (f64, f64),

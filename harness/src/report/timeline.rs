@@ -78,6 +78,14 @@ fn summary_html(a: &Analysis<'_>, results: Option<&Results>) -> String {
             "; verdict <b class=\"verdict {v}\">{v}</b>",
             v = r.verdict
         );
+        // The page next to this one (report::write_all writes both).
+        if super::invalid_txn_check(r).is_some() {
+            let _ = write!(
+                s,
+                " · <a id=\"txn-anomalies-link\" href=\"{}\">transaction anomalies, drawn</a>",
+                super::TXN_ANOMALIES
+            );
+        }
     }
     s.push_str("</p>");
     s

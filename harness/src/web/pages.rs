@@ -221,6 +221,16 @@ pub fn run_page(info: &RunInfo, history: Option<&History>, files: &[(String, u64
         );
     }
 
+    if has(crate::report::TXN_ANOMALIES) {
+        let _ = write!(
+            b,
+            "<h2 id=\"txn-anomalies\">Transaction anomalies</h2>\
+             <p><a href=\"{files_url}/{p}\">open the anomaly cycles page</a></p>\
+             <iframe class=\"counterexample\" src=\"{files_url}/{p}\" loading=\"lazy\"></iframe>",
+            p = crate::report::TXN_ANOMALIES
+        );
+    }
+
     if let Some(h) = history {
         let a = Analysis::of(h);
         b.push_str("<h2 id=\"faults\">Faults</h2>");
@@ -263,11 +273,19 @@ pub fn run_page(info: &RunInfo, history: Option<&History>, files: &[(String, u64
     // lacks them, so they are linked whenever there is a history.
     let has_history = has("history.jsonl");
     if has_history {
+        let bank = if has(crate::report::bank::FILE) {
+            format!(
+                "<p><img class=\"plot\" id=\"bank-plot\" alt=\"bank totals\" src=\"{files_url}/{}\"></p>",
+                crate::report::bank::FILE
+            )
+        } else {
+            String::new()
+        };
         let _ = write!(
             b,
             "<h2 id=\"plots\">Plots</h2>\
              <p><img class=\"plot\" id=\"latency-plot\" alt=\"latency\" src=\"{files_url}/{LATENCY}\"></p>\
-             <p><img class=\"plot\" id=\"rate-plot\" alt=\"rate\" src=\"{files_url}/{RATE}\"></p>\
+             <p><img class=\"plot\" id=\"rate-plot\" alt=\"rate\" src=\"{files_url}/{RATE}\"></p>{bank}\
              <h2 id=\"timeline\">Timeline</h2>\
              <p><a href=\"{files_url}/{TIMELINE}\">open the timeline on its own page</a></p>\
              <iframe class=\"timeline\" src=\"{files_url}/{TIMELINE}\" loading=\"lazy\"></iframe>"

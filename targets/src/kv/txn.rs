@@ -1,5 +1,8 @@
 //! Transactions on raft-kv: a `txn` request's value is a list of micro-ops,
-//! `["append", k, v]` (to a list), `["w", k, v]` (a register) and
+//! `["append", k, v]` (to a list), `["w", k, v]` (a register),
+//! `["incr", k, n]` (adds n to an integer register, null counting as 0; a
+//! register it would make negative aborts the whole txn, like a CHECK
+//! (balance >= 0) constraint: the bank workload's transfers) and
 //! `["r", k, null]` (a list or a register, whichever `k` is). The answer is
 //! the same list with the reads filled in.
 //!
@@ -36,6 +39,7 @@ pub struct Mop {
 pub enum MopKind {
     Append,
     Write,
+    Incr,
     Read,
 }
 
@@ -44,6 +48,7 @@ impl MopKind {
         match self {
             MopKind::Append => "append",
             MopKind::Write => "w",
+            MopKind::Incr => "incr",
             MopKind::Read => "r",
         }
     }
@@ -64,8 +69,9 @@ pub fn parse(value: &Value) -> Result<Vec<Mop>, String> {
         let f = match parts[0].as_str() {
             Some("append") => MopKind::Append,
             Some("w") => MopKind::Write,
+            Some("incr") => MopKind::Incr,
             Some("r") => MopKind::Read,
-            _ => return Err(bad("f must be \"append\", \"w\" or \"r\"")),
+            _ => return Err(bad("f must be \"append\", \"w\", \"incr\" or \"r\"")),
         };
         let name = match &parts[1] {
             Value::String(s) => s.clone(),
@@ -113,9 +119,47 @@ pub fn execute(store: &mut impl Store, mops: &mut [Mop]) {
         match m.f {
             MopKind::Append => store.append(&m.name, m.value.as_i64().unwrap_or_default()),
             MopKind::Write => store.write(&m.name, m.value.clone()),
+            MopKind::Incr => {
+                let sum = incremented(&store.get(&m.name), &m.value).unwrap_or_default();
+                store.write(&m.name, json!(sum));
+            }
             MopKind::Read => m.value = store.get(&m.name),
         }
     }
+}
+
+/// A register's value after `["incr", k, by]`, or why the incr is refused:
+/// the value is not an integer, or the sum would be negative.
+pub fn incremented(current: &Value, by: &Value) -> Result<i64, String> {
+    let now = match current {
+        Value::Null => 0,
+        v => v.as_i64().ok_or(format!("not-a-number: {v}"))?,
+    };
+    match now.checked_add(by.as_i64().unwrap_or_default()) {
+        Some(sum) if sum >= 0 => Ok(sum),
+        _ => Err("negative".into()),
+    }
+}
+
+/// Why `mops` would abort on `store` (an incr refused), if they would: run
+/// on a private view, so the store is untouched either way.
+pub fn refusal<S: Store>(store: &S, mops: &[Mop]) -> Option<String> {
+    if !mops.iter().any(|m| m.f == MopKind::Incr) {
+        return None;
+    }
+    let mut view = Overlay {
+        base: store,
+        own: std::collections::BTreeMap::new(),
+    };
+    for m in mops {
+        if m.f == MopKind::Incr {
+            if let Err(e) = incremented(&view.get(&m.name), &m.value) {
+                return Some(e);
+            }
+        }
+        execute(&mut view, std::slice::from_mut(&mut m.clone()));
+    }
+    None
 }
 
 /// A view of a store that keeps its writes to itself (a txn's reads run on
@@ -155,6 +199,7 @@ pub fn split(req: &Request) -> Option<Vec<Request>> {
                 f: match m.f {
                     MopKind::Append => "append",
                     MopKind::Write => "write",
+                    MopKind::Incr => "incr",
                     MopKind::Read => "read",
                 }
                 .into(),
