@@ -69,21 +69,15 @@ pub fn write(
 /// Escapes text for XML content and attribute values, dropping the control
 /// characters XML 1.0 cannot carry at all.
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\t' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let carried: String = text
+        .chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r') || !(c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}')
+        })
+        .collect();
+    // The HTML escapes are XML's too (`&#39;` for `'`); a newline in an
+    // attribute value must be a reference to survive.
+    crate::report::html::escape(&carried).replace('\n', "&#10;")
 }
 
 #[cfg(test)]
@@ -102,7 +96,7 @@ mod tests {
     fn escapes_markup_and_drops_control_characters() {
         assert_eq!(
             escape("a<b & \"c\" 'd'>\u{1}"),
-            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
+            "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;"
         );
         assert_eq!(escape("x\ny"), "x&#10;y");
     }

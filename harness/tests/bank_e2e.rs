@@ -5,65 +5,58 @@
 //! without its credit, or a transfer cut in half, and is caught as a wrong
 //! total. Runs are short (6 s, seeded).
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
 #[path = "support/require.rs"]
 mod require;
 
 use faultline_checkers::evidence::BankEvidence;
 use faultline_checkers::Results;
-use std::path::PathBuf;
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
-
-/// A finished run: exit code, stdout, its directory and its bank evidence.
-struct Run {
-    code: i32,
-    stdout: String,
-    dir: PathBuf,
+/// A finished run, its bank evidence and the ops the check blamed.
+struct BankRun {
+    run: cli_run::Run,
     evidence: BankEvidence,
     blamed: Vec<u64>,
-    _store: tempfile::TempDir,
+}
+
+impl std::ops::Deref for BankRun {
+    type Target = cli_run::Run;
+    fn deref(&self) -> &cli_run::Run {
+        &self.run
+    }
 }
 
 /// `faultline test --workload bank` on 5 raft-kv nodes for 6 s.
-fn run(nemesis: &str, args: &[&str], seed: u64) -> Run {
-    let store = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(store.path())
-        .args([
-            "test",
-            "--quiet",
-            "--target",
-            "raft-kv",
-            "--workload",
-            "bank",
-        ])
-        .args(["--nemesis", nemesis, "--nemesis-interval", "2"])
-        .args(["--time-limit", "6", "--seed", &seed.to_string()])
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        code == 0 || code == 1,
-        "faultline test {args:?} exited {code}\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dir = std::fs::canonicalize(store.path().join("latest")).unwrap();
+fn run(nemesis: &str, args: &[&str], seed: u64) -> BankRun {
+    let seed = seed.to_string();
+    let mut all = vec![
+        "--target",
+        "raft-kv",
+        "--workload",
+        "bank",
+        "--nemesis",
+        nemesis,
+    ];
+    all.extend([
+        "--nemesis-interval",
+        "2",
+        "--time-limit",
+        "6",
+        "--seed",
+        &seed,
+    ]);
+    all.extend(args);
+    let run = cli_run::test(&all);
     let results: Results =
-        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(run.dir.join("results.json")).unwrap()).unwrap();
     assert_eq!(results.checks.len(), 1, "{:?}", results.checks);
     let check = &results.checks[0];
     assert_eq!(check.checker, "bank");
-    Run {
-        code,
-        stdout,
-        dir,
+    BankRun {
         evidence: check.details.bank().expect("bank evidence").clone(),
         blamed: check.blamed.clone(),
-        _store: store,
+        run,
     }
 }
 

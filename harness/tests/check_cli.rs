@@ -1,19 +1,13 @@
 //! `faultline check` as a user runs it: the real binary on real files.
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
+
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_faultline");
-
-fn faultline(args: &[&str], cwd: &Path) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .env("FAULTLINE_STORE", cwd.join("results"))
-        .output()
-        .expect("run faultline")
-}
+use cli_run::faultline_in as faultline;
 
 fn code(out: &Output) -> i32 {
     out.status.code().expect("exited normally")

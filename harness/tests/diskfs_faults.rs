@@ -5,6 +5,10 @@
 //! meant to survive them, and leave nothing mounted. Disk faults on a netns
 //! cluster too, including `faultline heal` after a controller killed mid-run.
 
+#[path = "support/mounts.rs"]
+mod mounts;
+
+use mounts::mounts_under;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,17 +54,6 @@ fn netns_ready() -> bool {
         return false;
     }
     true
-}
-
-/// Mount points anywhere under `dir`, from /proc/self/mountinfo.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let dir = dir.canonicalize().unwrap_or(dir.to_path_buf());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .filter(|p| Path::new(p).starts_with(&dir))
-        .collect()
 }
 
 /// What a run left: its exit code, stdout, history and log.

@@ -3,6 +3,10 @@
 //! kill and is caught under power-loss, the correct raft-kv passes, and no
 //! mount outlives the run, nor a controller killed mid-run (`faultline heal`).
 
+#[path = "support/mounts.rs"]
+mod mounts;
+
+use mounts::mounts_under;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,17 +32,6 @@ fn ready() -> bool {
         return false;
     }
     true
-}
-
-/// diskfs mounts anywhere under `dir`, from /proc/self/mountinfo.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let dir = dir.canonicalize().unwrap_or(dir.to_path_buf());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .filter(|p| Path::new(p).starts_with(&dir))
-        .collect()
 }
 
 /// One short seeded run; returns (exit code, stdout + the history's nemesis

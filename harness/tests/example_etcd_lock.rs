@@ -10,41 +10,27 @@ mod cli_run;
 mod require;
 
 use cli_run::{first_caught, Run};
-use std::path::PathBuf;
 
 /// etcd present, or: in CI a failure, elsewhere a skip with a message.
 fn etcd_present() -> bool {
     require::require(&[require::Need::File("/usr/bin/etcd", "etcd-server")])
 }
 
-fn system_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/etcd-lock/etcd-lock.toml")
-}
-
 /// One short seeded run of the README's command on a local cluster.
 fn run(seed: u64, fencing: &str) -> Run {
-    let (system, seed) = (system_file(), seed.to_string());
-    let set = format!("fencing={fencing}");
-    let mut args = vec!["--system", system.to_str().unwrap(), "--workload", "lock"];
-    args.extend([
+    let (seed, set) = (seed.to_string(), format!("fencing={fencing}"));
+    let pauses = [
         "--nemesis",
         "pause",
-        "--op-timeout",
-        "5",
         "--nemesis-interval",
         "3",
-    ]);
-    args.extend([
-        "--time-limit",
-        "30",
-        "--settle",
-        "1",
-        "--seed",
-        &seed,
-        "--set",
-        &set,
-    ]);
-    cli_run::test(&args)
+        "--op-timeout",
+        "5",
+    ];
+    let mut args = vec!["--workload", "lock", "--time-limit", "30", "--settle", "1"];
+    args.extend(pauses);
+    args.extend(["--seed", &seed, "--set", &set]);
+    cli_run::example("etcd-lock", &args)
 }
 
 #[test]

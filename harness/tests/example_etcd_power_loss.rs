@@ -11,19 +11,12 @@
 #[path = "support/require.rs"]
 mod require;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "support/mounts.rs"]
+mod mounts;
 
-/// diskfs mounts anywhere under `dir`, from /proc/self/mountinfo.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let dir = dir.canonicalize().unwrap_or(dir.to_path_buf());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .filter(|p| Path::new(p).starts_with(&dir))
-        .collect()
-}
+use mounts::mounts_under;
+use std::path::PathBuf;
+use std::process::Command;
 
 #[test]
 fn etcd_power_loss_runs_end_to_end_and_unmounts() {

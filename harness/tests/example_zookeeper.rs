@@ -20,7 +20,6 @@ mod cli_run;
 mod require;
 
 use cli_run::{first_caught, Run};
-use std::path::PathBuf;
 
 fn prerequisites(netns: bool) -> bool {
     use require::{require, Need};
@@ -38,14 +37,10 @@ fn prerequisites(netns: bool) -> bool {
     require(&needs)
 }
 
-fn system_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/zookeeper/zookeeper.toml")
-}
-
 /// One short seeded run of the README's command for `workload`.
 fn run(workload: &str, seed: u64, param: &str, time_limit: u32) -> Run {
-    let (system, seed, limit) = (system_file(), seed.to_string(), time_limit.to_string());
-    let mut args = vec!["--system", system.to_str().unwrap(), "--workload", workload];
+    let (seed, limit) = (seed.to_string(), time_limit.to_string());
+    let mut args = vec!["--workload", workload];
     if workload == "register" {
         args.extend(["--cluster", "netns", "--nemesis", "partition"]);
     } else {
@@ -60,7 +55,7 @@ fn run(workload: &str, seed: u64, param: &str, time_limit: u32) -> Run {
         "1",
     ]);
     args.extend(["--time-limit", &limit, "--seed", &seed, "--set", param]);
-    cli_run::test(&args)
+    cli_run::example("zookeeper", &args)
 }
 
 /// Runs the unsafe variant for each seed until one is caught (its output

@@ -4,49 +4,27 @@
 //!   reported the anomaly in results.json; the final check agrees.
 //! - A correct run, checked online over many keys, stays valid.
 
+#[path = "support/cli_run.rs"]
+mod cli_run;
 #[path = "support/require.rs"]
 mod require;
 
-use serde_json::Value;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use cli_run::{first_caught, Run};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    results: Value,
-    wall: Duration,
-    _store: tempfile::TempDir,
-}
-
+/// `faultline test` on 3 raft-kv nodes under partitions every 2 s.
 fn faultline_test(args: &[&str], seed: u64) -> Run {
-    let store = tempfile::tempdir().unwrap();
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .arg("--store")
-        .arg(store.path())
-        .args(["test", "--quiet", "--nodes", "3", "--target", "raft-kv"])
-        .args(["--nemesis", "partition", "--nemesis-interval", "2"])
-        .args(["--seed", &seed.to_string()])
-        .args(args)
-        .output()
-        .unwrap();
-    let wall = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        code == 0 || code == 1,
-        "faultline test {args:?} exited {code}\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results = std::fs::read_to_string(store.path().join("latest/results.json")).unwrap();
-    Run {
-        code,
-        stdout,
-        results: serde_json::from_str(&results).unwrap(),
-        wall,
-        _store: store,
-    }
+    let seed = seed.to_string();
+    let mut all = vec![
+        "--nodes",
+        "3",
+        "--target",
+        "raft-kv",
+        "--nemesis",
+        "partition",
+    ];
+    all.extend(["--nemesis-interval", "2", "--seed", &seed]);
+    all.extend(args);
+    cli_run::test(&all)
 }
 
 #[test]
@@ -64,29 +42,21 @@ fn stop_on_anomaly_ends_a_stale_read_run_early() {
     ];
     // Stale reads need a partition that leaves an old leader serving reads:
     // the first partition (at 2 s) almost always does; a few seeds make sure.
-    let mut runs = Vec::new();
-    let run = (1..=3)
-        .map(|seed| faultline_test(&args, seed))
-        .find_map(|r| {
-            if r.code == 1 {
-                return Some(r);
-            }
-            runs.push(r.stdout);
-            None
-        })
-        .unwrap_or_else(|| panic!("stale-read not caught in 3 runs:\n{}", runs.join("\n")));
-    let online = &run.results["online"];
+    let run = first_caught(1..=3, |seed| faultline_test(&args, seed), |r| r.code == 1)
+        .unwrap_or_else(|outs| panic!("stale-read not caught in 3 runs:\n{outs}"));
+    let results = run.results();
+    let online = &results["online"];
     let found = &online["first_anomaly"];
     let reported = found["reported_s"]
         .as_f64()
-        .unwrap_or_else(|| panic!("no online anomaly: {}\n{}", run.results, run.stdout));
+        .unwrap_or_else(|| panic!("no online anomaly: {}\n{}", results, run.stdout));
     println!(
         "reported at {reported:.1} s, run took {:.1} s:\n{}",
         run.wall.as_secs_f64(),
         run.stdout
     );
     assert_eq!(online["stopped_run"], true, "{online}");
-    assert_eq!(run.results["verdict"], "invalid");
+    assert_eq!(results["verdict"], "invalid");
     // Found while running, a moment after it happened; and the run ended
     // then, far from its time limit (cluster start and teardown included).
     let happened = found["time_s"].as_f64().unwrap();
@@ -98,7 +68,7 @@ fn stop_on_anomaly_ends_a_stale_read_run_early() {
     );
     // The final check reports it too, with the reported time next to its
     // own first anomaly.
-    let lin = run.results["checks"]
+    let lin = results["checks"]
         .as_array()
         .unwrap()
         .iter()
@@ -125,8 +95,9 @@ fn a_correct_run_checked_online_stays_valid() {
         11,
     );
     assert_eq!(run.code, 0, "false alarm:\n{}", run.stdout);
-    let online = &run.results["online"];
-    assert_eq!(online["checker"], "linearizable", "{}", run.results);
+    let results = run.results();
+    let online = &results["online"];
+    assert_eq!(online["checker"], "linearizable", "{results}");
     assert!(online.get("first_anomaly").is_none(), "{online}");
     assert!(online["parts"].as_u64().unwrap() > 1, "{online}");
     assert_eq!(online["gave_up"], 0, "{online}");

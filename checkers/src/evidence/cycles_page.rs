@@ -4,6 +4,7 @@
 //! transaction listed. Only the examples the check kept are shown (a few per
 //! type); the rest are counted.
 
+use super::html::escape;
 use super::TxnEvidence;
 use crate::history::{History, Op, OpType};
 use crate::verdict::{CheckResult, Verdict};
@@ -48,21 +49,6 @@ const EDGE_KINDS: [(&str, &str); 5] = [
         "the first completed before the second was invoked",
     ),
 ];
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A transaction's lines in the history: its invocation and completion.
 struct TxnOps<'h> {

@@ -7,6 +7,7 @@
 //! details become [`Evidence::Untyped`].
 
 mod cycles_page;
+pub mod html;
 mod render;
 
 pub use cycles_page::render_txn_html;

@@ -6,6 +6,7 @@
 //! concurrent with it), never the whole history, so they stay small and fast
 //! on histories of any length.
 
+use super::html::escape;
 use super::{CallView, CheckerEvidence, Counterexample, Evidence};
 use crate::history::History;
 use crate::verdict::{CheckResult, Verdict};
@@ -242,20 +243,6 @@ fn counterexample_text(out: &mut String, cx: &Counterexample) {
     for op in &cx.concurrent {
         writeln!(out, "    {}", op_line(op)).unwrap();
     }
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\

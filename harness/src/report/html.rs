@@ -1,20 +1,6 @@
 //! Small helpers for writing HTML by hand.
 
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use faultline_checkers::evidence::html::escape;
 
 /// JSON made safe to embed in a `<script>` element: `</` cannot close it.
 pub fn script_json(json: &str) -> String {

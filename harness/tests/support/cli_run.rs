@@ -18,6 +18,8 @@ pub struct Run {
     pub stderr: String,
     /// The run's directory in the store.
     pub dir: PathBuf,
+    /// How long `faultline test` took, start-up and teardown included.
+    pub wall: std::time::Duration,
     _store: tempfile::TempDir,
 }
 
@@ -26,6 +28,7 @@ pub struct Run {
 /// output.
 pub fn test(args: &[&str]) -> Run {
     let store = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
     let out = Command::new(BIN)
         .arg("--store")
         .arg(store.path())
@@ -33,6 +36,7 @@ pub fn test(args: &[&str]) -> Run {
         .args(args)
         .output()
         .unwrap();
+    let wall = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let code = out.status.code().unwrap_or(-1);
@@ -46,8 +50,49 @@ pub fn test(args: &[&str]) -> Run {
         stdout,
         stderr,
         dir,
+        wall,
         _store: store,
     }
+}
+
+/// `faultline ARGS` run in `cwd`, with its store in `cwd/results`.
+pub fn faultline_in(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env("FAULTLINE_STORE", cwd.join("results"))
+        .output()
+        .expect("run faultline")
+}
+
+/// A run of the system in `examples/<name>/<name>.toml` with `args`.
+pub fn example(name: &str, args: &[&str]) -> Run {
+    let toml = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+        .join(format!("{name}.toml"));
+    let mut all = vec!["--system", toml.to_str().unwrap()];
+    all.extend(args);
+    test(&all)
+}
+
+/// `faultline --store TMP test --quiet ARGS` that must be refused before
+/// anything starts: exit 254 (bad input), nothing recorded in the store.
+/// Returns what it said on stderr.
+pub fn refused(args: &[&str]) -> String {
+    let store = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("--store")
+        .arg(store.path())
+        .args(["test", "--quiet"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(254), "{args:?}: {stderr}");
+    let stored: Vec<_> = std::fs::read_dir(store.path()).unwrap().collect();
+    assert!(stored.is_empty(), "{args:?} recorded something: {stored:?}");
+    stderr
 }
 
 impl Run {
