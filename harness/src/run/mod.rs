@@ -203,23 +203,31 @@ fn run_one(
         })
     };
     let online_log_dir = run_dir.clone();
-    let online = online::start(
-        &*workload,
-        recorder.clone(),
-        live.clone(),
-        Arc::new(move |line: &str| online_log_dir.log(line)),
-        {
-            let end = end.clone();
-            let stop_on_anomaly = plan.stop_on_anomaly;
-            let log_dir = run_dir.clone();
-            Box::new(move || {
-                if stop_on_anomaly {
-                    log_dir.log("--stop-on-anomaly: ending the main phase");
-                    end.send_replace(true);
-                }
-            })
-        },
-    );
+    // Only with --stop-on-anomaly: the online search can spin on some
+    // histories (a paxos-register run hung after its final reads), and a
+    // run must never wait on it.
+    let online = plan
+        .stop_on_anomaly
+        .then(|| {
+            online::start(
+                &*workload,
+                recorder.clone(),
+                live.clone(),
+                Arc::new(move |line: &str| online_log_dir.log(line)),
+                {
+                    let end = end.clone();
+                    let stop_on_anomaly = plan.stop_on_anomaly;
+                    let log_dir = run_dir.clone();
+                    Box::new(move || {
+                        if stop_on_anomaly {
+                            log_dir.log("--stop-on-anomaly: ending the main phase");
+                            end.send_replace(true);
+                        }
+                    })
+                },
+            )
+        })
+        .flatten();
     let log_dir = run_dir.clone();
     let ctl = Controller {
         cluster: cluster.clone(),
