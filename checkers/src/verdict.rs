@@ -114,9 +114,16 @@ pub struct OnlineReport {
     /// Parts it left to the final check (too many ops open at once, a
     /// frontier past its cap).
     pub gave_up: usize,
+    /// CPU seconds its thread used: its cost to the run.
+    #[serde(default)]
+    pub cpu_s: f64,
     /// It fell a whole channel behind the run and stopped there.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fell_behind: bool,
+    /// It had not walked everything it was sent when the run ended, and was
+    /// cancelled (its parts are not counted; an anomaly it had found is).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unfinished: bool,
     /// The first anomaly it found, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_anomaly: Option<OnlineAnomalyReport>,

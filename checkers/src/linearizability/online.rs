@@ -20,6 +20,7 @@
 //! cannot read) is left to the final check, never guessed.
 
 use super::frontier::{count_of, rebase, with_one_more, Antichains, Used};
+use super::parts::op_words;
 use crate::history::{Op, OpType, Process};
 use crate::models::{
     AppendRegister, Call, CasRegister, Encoded, FifoQueue, Model, ModelConfig, ModelKind, Mutex,
@@ -28,6 +29,7 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::time::{Duration, Instant};
 
 /// The most completed ops open at one moment a part can have.
 const MAX_OPEN: usize = 64;
@@ -37,6 +39,12 @@ const MAX_CONFIGS: usize = 20_000;
 /// Configurations expanded at one return before the part is left to the
 /// final check (bounds the CPU one op can cost).
 const MAX_EXPANDED: u64 = 200_000;
+/// Time one return may take, and a part in all, before the part is left to
+/// the final check. The configuration caps alone do not bound it: a frontier
+/// of many incomparable crashed-op choices costs a scan of them per insert,
+/// and a paxos-register history took seconds per op under the caps.
+const MAX_RETURN_TIME: Duration = Duration::from_millis(100);
+const MAX_PART_TIME: Duration = Duration::from_secs(3);
 
 /// An anomaly found while the history grew.
 #[derive(Clone, Debug, PartialEq)]
@@ -210,6 +218,8 @@ struct Part<M: Model> {
     classes: Vec<(M::Input, bool)>,
     called: Vec<u32>,
     baseline: Vec<u32>,
+    /// Time spent walking returns so far.
+    spent: Duration,
     dead: bool,
 }
 
@@ -234,6 +244,7 @@ impl<M: Model> Part<M> {
             classes: Vec::new(),
             called: Vec::new(),
             baseline: Vec::new(),
+            spent: Duration::ZERO,
             dead: false,
         }
     }
@@ -327,12 +338,23 @@ impl<M: Model> Part<M> {
             }
         }
         let mut expanded = 0u64;
+        let started = Instant::now();
         while let Some((state, lin, used, after_crashed)) = stack.pop() {
             expanded += 1;
             if expanded > MAX_EXPANDED || next.len > MAX_CONFIGS {
                 return Err(format!(
                     "its frontier passed {MAX_CONFIGS} configurations at op {op}"
                 ));
+            }
+            if expanded.is_multiple_of(256) {
+                let took = started.elapsed();
+                if took > MAX_RETURN_TIME || self.spent + took > MAX_PART_TIME {
+                    return Err(format!(
+                        "placing op {op} took over {} ms ({expanded} configurations expanded; {:.1} s on this part in all)",
+                        MAX_RETURN_TIME.as_millis(),
+                        (self.spent + took).as_secs_f64()
+                    ));
+                }
             }
             if !(after_crashed && o.blind) {
                 if let Some(s) = self.model.step(state, &o.input) {
@@ -371,6 +393,7 @@ impl<M: Model> Part<M> {
                 }
             }
         }
+        self.spent += started.elapsed();
         self.free.push(slot);
         self.open_mask &= !bit;
         if next.len == 0 {
@@ -441,18 +464,6 @@ impl<M: Model> Stream for Part<M> {
         self.returns.clear();
         self.configs = Antichains::new();
     }
-}
-
-/// `read -> 2`, `write 3`, `cas [1,2]`.
-fn op_words(call: &Call<'_>) -> String {
-    let mut words = call.f.to_string();
-    if !call.input.is_null() {
-        words.push_str(&format!(" {}", call.input));
-    }
-    if let Some(out) = call.output.filter(|o| !o.is_null() && *o != call.input) {
-        words.push_str(&format!(" -> {out}"));
-    }
-    words
 }
 
 #[cfg(test)]

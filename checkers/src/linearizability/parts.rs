@@ -281,7 +281,7 @@ fn check_part<M: Model>(
 
 /// An op as a person reads it: `read -> 2`, `write 3`, `cas [1,2]` (a
 /// read's null input and an echoed result are left out).
-fn op_words(call: &crate::models::Call<'_>) -> String {
+pub(super) fn op_words(call: &crate::models::Call<'_>) -> String {
     let mut words = call.f.to_string();
     if !call.input.is_null() {
         words.push_str(&format!(" {}", call.input));

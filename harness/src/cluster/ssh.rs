@@ -284,18 +284,18 @@ pub fn clean_host(
             "{}/{id}/*/node/node.pid",
             quote::quote(&remote_dir.to_string_lossy()),
         );
-        let out = remote.run_shell(&format!("cat {pattern} 2>/dev/null; true"))?;
-        for pid in out
-            .stdout
-            .split_whitespace()
-            .filter_map(|p| p.parse::<u32>().ok())
-        {
-            // Only processes of this host: hosts that share a file system (the
-            // namespace hosts of scripts/netns-hosts) see each other's pidfiles.
-            let same_host = remote.run_shell(&format!(
-                "test \"$(readlink /proc/{pid}/ns/net)\" = \"$(readlink /proc/$$/ns/net)\""
-            ))?;
-            if same_host.success() && daemon::proc_state(remote, pid)? != daemon::ProcState::Gone {
+        // One `pidfile pid` line per node.
+        let out = remote.run_shell(&format!(
+            "for f in {pattern}; do [ -f \"$f\" ] && echo \"$f $(cat \"$f\")\"; done; true"
+        ))?;
+        for (pidfile, pid) in out.stdout.lines().filter_map(|l| {
+            let (file, pid) = l.rsplit_once(' ')?;
+            Some((file, pid.trim().parse::<u32>().ok()?))
+        }) {
+            // Only the daemon that file names: the PID may be reused.
+            if daemon::is_daemon_of(remote, pid, pidfile)?
+                && daemon::proc_state(remote, pid)? != daemon::ProcState::Gone
+            {
                 daemon::signal_pid(remote, pid, "KILL")?;
                 killed += 1;
             }
@@ -334,5 +334,66 @@ impl Drop for SshCluster {
     fn drop(&mut self) {
         // Not torn down (start failed, or a panic): at least heal and stop.
         let _ = self.nodes.shut_down(&self.net, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::daemon::Daemon;
+    use crate::remote::local::LocalRemote;
+
+    /// An orphan's node daemon is killed by its pidfile; a pidfile whose PID
+    /// now belongs to another process (here this test's) is not acted on.
+    #[test]
+    fn clean_host_kills_only_the_daemons_its_pidfiles_name() {
+        if !nix_root() {
+            eprintln!("skipped: needs root (iptables)");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let remote = LocalRemote::host();
+        let node = |name: &str| root.path().join("run1").join(name).join("node");
+        let d = Daemon {
+            argv: vec!["sleep".into(), "30".into()],
+            env: vec![],
+            cwd: node("n1"),
+            pidfile: node("n1").join("node.pid"),
+            stdout: node("n1").join("stdout.log"),
+            stderr: node("n1").join("stderr.log"),
+        };
+        let pid = d.start(&remote).unwrap();
+        struct Reap(u32);
+        impl Drop for Reap {
+            fn drop(&mut self) {
+                unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+            }
+        }
+        let _reap = Reap(pid);
+        std::fs::create_dir_all(node("n2")).unwrap();
+        std::fs::write(
+            node("n2").join("node.pid"),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !daemon::is_daemon_of(&remote, pid, &d.pidfile.to_string_lossy()).unwrap() {
+            assert!(std::time::Instant::now() < deadline, "the daemon never ran");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let (_, killed) = clean_host(&remote, false, root.path(), Some(&["run1".into()])).unwrap();
+        assert_eq!(killed, 1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while d.state(&remote).unwrap() != daemon::ProcState::Gone {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon outlived its clean-up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    fn nix_root() -> bool {
+        unsafe { libc::geteuid() == 0 }
     }
 }

@@ -31,6 +31,24 @@ pub enum ProcState {
     Gone,
 }
 
+/// Set in every daemon's environment to its pidfile's path, so a PID read
+/// from a pidfile is killed only if that process is the daemon the file
+/// names (the PID may have been reused since), see [`is_daemon_of`].
+pub const PIDFILE_VAR: &str = "FAULTLINE_PIDFILE";
+
+/// Whether process `pid` on the host is the daemon started with `pidfile`
+/// (its initial environment names that file) and lives in the same network
+/// namespace as the shell asking (hosts that share a file system, like the
+/// namespace hosts of scripts/netns-hosts, see each other's pidfiles).
+pub fn is_daemon_of(remote: &dyn Remote, pid: u32, pidfile: &str) -> anyhow::Result<bool> {
+    let marker = quote::quote(&format!("{PIDFILE_VAR}={pidfile}"));
+    let out = remote.run_shell(&format!(
+        "test \"$(readlink /proc/{pid}/ns/net)\" = \"$(readlink /proc/$$/ns/net)\" && \
+         tr '\\0' '\\n' </proc/{pid}/environ | grep -Fqx -- {marker}"
+    ))?;
+    Ok(out.success())
+}
+
 fn p(path: &Path) -> String {
     quote::quote(&path.to_string_lossy())
 }
@@ -40,11 +58,9 @@ impl Daemon {
     /// session, so it outlives the SSH connection or shell that started it.
     pub fn start(&self, remote: &dyn Remote) -> anyhow::Result<u32> {
         anyhow::ensure!(!self.argv.is_empty(), "daemon without a command");
-        let mut words: Vec<String> = vec!["nohup".into(), "setsid".into()];
-        if !self.env.is_empty() {
-            words.push("env".into());
-            words.extend(self.env.iter().map(|(k, v)| format!("{k}={v}")));
-        }
+        let mut words: Vec<String> = vec!["nohup".into(), "setsid".into(), "env".into()];
+        words.push(format!("{PIDFILE_VAR}={}", self.pidfile.to_string_lossy()));
+        words.extend(self.env.iter().map(|(k, v)| format!("{k}={v}")));
         words.extend(self.argv.iter().cloned());
         // nohup, setsid and env all exec, so `$!` is the program's own PID.
         let script = format!(
@@ -211,6 +227,12 @@ mod tests {
         }
         assert_eq!(d.stderr_tail(&remote, 5), "oops\n");
         assert_eq!(d.state(&remote).unwrap(), ProcState::Running);
+        // Known by its pidfile, and only by it: not another daemon's file,
+        // not a process that merely has its PID (this test's own).
+        let pidfile = d.pidfile.to_string_lossy();
+        assert!(is_daemon_of(&remote, pid, &pidfile).unwrap());
+        assert!(!is_daemon_of(&remote, pid, &format!("{pidfile}.other")).unwrap());
+        assert!(!is_daemon_of(&remote, std::process::id(), &pidfile).unwrap());
         d.signal(&remote, "STOP").unwrap();
         wait_for(&d, &remote, ProcState::Stopped);
         d.signal(&remote, "CONT").unwrap();

@@ -203,31 +203,23 @@ fn run_one(
         })
     };
     let online_log_dir = run_dir.clone();
-    // Only with --stop-on-anomaly: the online search can spin on some
-    // histories (a paxos-register run hung after its final reads), and a
-    // run must never wait on it.
-    let online = plan
-        .stop_on_anomaly
-        .then(|| {
-            online::start(
-                &*workload,
-                recorder.clone(),
-                live.clone(),
-                Arc::new(move |line: &str| online_log_dir.log(line)),
-                {
-                    let end = end.clone();
-                    let stop_on_anomaly = plan.stop_on_anomaly;
-                    let log_dir = run_dir.clone();
-                    Box::new(move || {
-                        if stop_on_anomaly {
-                            log_dir.log("--stop-on-anomaly: ending the main phase");
-                            end.send_replace(true);
-                        }
-                    })
-                },
-            )
-        })
-        .flatten();
+    let online = online::start(
+        &*workload,
+        recorder.clone(),
+        live.clone(),
+        Arc::new(move |line: &str| online_log_dir.log(line)),
+        {
+            let end = end.clone();
+            let stop_on_anomaly = plan.stop_on_anomaly;
+            let log_dir = run_dir.clone();
+            Box::new(move || {
+                if stop_on_anomaly {
+                    log_dir.log("--stop-on-anomaly: ending the main phase");
+                    end.send_replace(true);
+                }
+            })
+        },
+    );
     let log_dir = run_dir.clone();
     let ctl = Controller {
         cluster: cluster.clone(),
@@ -256,6 +248,19 @@ fn run_one(
         p.finish();
     }
     let online = online.map(|o| o.finish(plan.stop_on_anomaly.then_some(main_until)));
+    if let Some(o) = &online {
+        run_dir.log(format!(
+            "online check: {} parts followed, {} left to the final check, {:.2} s of CPU{}",
+            o.parts,
+            o.gave_up,
+            o.cpu_s,
+            if o.unfinished {
+                ", cancelled unfinished"
+            } else {
+                ""
+            }
+        ));
+    }
     if let Err(e) = cluster.teardown(&run_dir.path) {
         run_dir.log(format!("teardown: {e:#}"));
     }

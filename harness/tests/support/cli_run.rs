@@ -29,13 +29,7 @@ pub struct Run {
 pub fn test(args: &[&str]) -> Run {
     let store = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(store.path())
-        .args(["test", "--quiet"])
-        .args(args)
-        .output()
-        .unwrap();
+    let out = launch(store.path(), args);
     let wall = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -81,18 +75,23 @@ pub fn example(name: &str, args: &[&str]) -> Run {
 /// Returns what it said on stderr.
 pub fn refused(args: &[&str]) -> String {
     let store = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(store.path())
-        .args(["test", "--quiet"])
-        .args(args)
-        .output()
-        .unwrap();
+    let out = launch(store.path(), args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(254), "{args:?}: {stderr}");
     let stored: Vec<_> = std::fs::read_dir(store.path()).unwrap().collect();
     assert!(stored.is_empty(), "{args:?} recorded something: {stored:?}");
     stderr
+}
+
+/// `faultline --store STORE test --quiet ARGS`, to its end.
+fn launch(store: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--store")
+        .arg(store)
+        .args(["test", "--quiet"])
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 impl Run {
