@@ -83,8 +83,13 @@ fn run_dir_verdicts_are_written_back() {
         "{}",
         stdout(&out)
     );
+    // Said in the words of the register (the witness's sentence).
     assert!(
-        stdout(&out).contains("cannot be placed"),
+        stdout(&out).contains("returned 2 at")
+            && stdout(&out).contains(
+                "but the only value that could still be current then is 1 (op 0, done at"
+            )
+            && stdout(&out).contains("no op ever wrote 2"),
         "{}",
         stdout(&out)
     );

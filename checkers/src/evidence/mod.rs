@@ -250,6 +250,10 @@ pub struct Counterexample {
 /// alone.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Witness {
+    /// What went wrong in the words of the register (a read no write could
+    /// explain), when the witness shows it that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<String>,
     /// Invocation indexes of its ops, ascending.
     pub ops: Vec<u64>,
     /// Its ops, as the evidence shows them (open: its completion came after

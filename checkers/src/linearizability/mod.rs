@@ -12,6 +12,7 @@ pub mod online;
 mod parts;
 pub mod search;
 pub mod witness;
+mod witness_words;
 
 pub use crate::models;
 pub use parts::check_model;
@@ -124,11 +125,11 @@ pub fn check(
         ModelKind::FifoQueue => check_model(history, name, false, opts, || FifoQueue::new(init)),
     }?;
     if let Some(budget) = opts.witness.filter(|_| witness::applies_to(model)) {
-        let lin = match &mut result.details {
+        let mut lin = match &mut result.details {
             Evidence::Checker(CheckerEvidence::Linearizability(e)) => e.counterexample.as_mut(),
             _ => None,
         };
-        if let Some(cx) = lin {
+        if let Some(cx) = lin.as_deref_mut() {
             let key = cx.key.clone();
             cx.witness = witness::shrink(
                 history,
@@ -138,6 +139,12 @@ pub fn check(
                 opts.nil_read_is_unknown,
                 budget,
             );
+        }
+        // The model's words, when the witness has them, say more than "op N
+        // cannot be placed after a prefix".
+        let words = lin.and_then(|cx| cx.witness.as_ref()?.words.clone());
+        if let Some(words) = words {
+            result.summary = format!("not linearizable: {words}");
         }
     }
     Ok(result)

@@ -21,6 +21,7 @@
 
 use super::calls::{self, Recorded};
 use super::parts::describe_call;
+use super::witness_words::{self, Spoken};
 use super::{check, Options, Strategy};
 use crate::evidence::Witness;
 use crate::history::History;
@@ -86,9 +87,23 @@ pub fn shrink(
     if !trial.invalid(&items, usize::MAX) {
         return None;
     }
+    let all: Vec<Spoken<'_>> = items.iter().map(|i| spoken(history, i)).collect();
     let cut = trial.earliest_cut(&items);
     let items = trial.drop_ops(cut_at(items, cut));
+    let reads: Vec<u64> = items
+        .iter()
+        .filter(|i| matches!(i.effect, Effect::Read(_)) && i.rec.is_ok())
+        .map(|i| i.rec.call.index)
+        .collect();
+    let words = witness_words::explain(
+        &all,
+        &reads,
+        initial.unwrap_or(&Value::Null),
+        key,
+        nil_read_is_unknown,
+    );
     Some(Witness {
+        words,
         ops: items.iter().map(|i| i.rec.call.index).collect(),
         calls: items
             .iter()
@@ -96,6 +111,25 @@ pub fn shrink(
             .collect(),
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// An item as [`witness_words`] reads it.
+fn spoken<'h>(history: &History, item: &Item<'h>) -> Spoken<'h> {
+    let (read, sets) = match item.effect {
+        Effect::Read(v) => (Some(v), None),
+        Effect::Sets { sets, .. } => (None, Some(sets)),
+    };
+    Spoken {
+        index: item.rec.call.index,
+        read,
+        sets,
+        invoked: history.ops[item.rec.invoke_pos].time,
+        done: item
+            .rec
+            .complete_pos
+            .filter(|_| item.rec.is_ok())
+            .map(|p| history.ops[p].time),
+    }
 }
 
 /// The ops of `key` that the witness is shrunk from.
