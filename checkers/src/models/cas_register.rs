@@ -101,6 +101,14 @@ impl Model for CasRegister {
         matches!(input, RegisterInput::Write(_))
     }
 
+    fn as_register(&self, input: &RegisterInput) -> Option<RegisterInput> {
+        Some(*input)
+    }
+
+    fn register_value(&self, state: u32) -> Option<u32> {
+        Some(state)
+    }
+
     fn state_json(&self, state: u32) -> Value {
         self.values.value(state)
     }

@@ -13,7 +13,7 @@ mod keyed;
 mod mutex;
 
 pub use append_register::AppendRegister;
-pub use cas_register::CasRegister;
+pub use cas_register::{CasRegister, RegisterInput};
 pub use fifo_queue::FifoQueue;
 pub use intern::{Interner, ValueInterner};
 pub use keyed::Keyed;
@@ -130,6 +130,19 @@ pub trait Model: Send {
     /// would erase at once; `false` is always safe.
     fn is_blind(&self, _input: &Self::Input) -> bool {
         false
+    }
+
+    /// `input` as a register's read, write or cas, for a model that is one
+    /// register (`register`, `cas-register`, a key of `kv`): the search
+    /// then applies the register rules of `register_rules.rs`, sound only
+    /// for a register. `None` (the default) for any other model.
+    fn as_register(&self, _input: &Self::Input) -> Option<RegisterInput> {
+        None
+    }
+
+    /// `state` as a register's value, where [`Model::as_register`] is given.
+    fn register_value(&self, _state: Self::State) -> Option<u32> {
+        None
     }
 
     /// Called before the search's result is replayed for evidence. A model
