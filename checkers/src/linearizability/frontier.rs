@@ -29,6 +29,7 @@
 use super::search::{Budget, Outcome, Problem, Stats, StopReason};
 use crate::models::Model;
 use rustc_hash::FxHashMap;
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -44,11 +45,41 @@ pub(super) struct Path {
     prev: Trail,
 }
 
+thread_local! {
+    /// Trail nodes alive on this thread, for the memory budget: a search
+    /// runs on one thread, and its trails never leave it (`Rc`).
+    static LIVE_PATHS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Bytes of one trail node: the `Rc` box and the allocator's header.
+const PATH_BYTES: u64 = (std::mem::size_of::<Path>() + 16 + 16) as u64;
+
+fn live_paths() -> u64 {
+    LIVE_PATHS.with(Cell::get)
+}
+
 fn push(path: &Trail, op: u32) -> Trail {
+    LIVE_PATHS.with(|n| n.set(n.get() + 1));
     Some(Rc::new(Path {
         op,
         prev: path.clone(),
     }))
+}
+
+impl Drop for Path {
+    /// Counts the node out, and frees a chain no one else holds one node at
+    /// a time: dropped recursively, a trail of 100,000 ops would overflow
+    /// the stack.
+    fn drop(&mut self) {
+        LIVE_PATHS.with(|n| n.set(n.get() - 1));
+        let mut prev = self.prev.take();
+        while let Some(rc) = prev {
+            match Rc::try_unwrap(rc) {
+                Ok(mut node) => prev = node.prev.take(),
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 fn ops_of(path: &Trail) -> Vec<u32> {
@@ -263,6 +294,11 @@ pub fn search_frontier<M: Model>(
         budget,
         reported: 0,
     };
+    // Besides the configurations: the per-op tables above, and the trails
+    // this search made (counted from what was alive when it started).
+    let tables = (n_ops * (std::mem::size_of::<(u64, u32, bool)>() * 2 + 4 + 1 + 1 + 4)) as u64;
+    let paths_before = live_paths();
+    let trails = || live_paths().saturating_sub(paths_before) * PATH_BYTES;
     let mut frontier = Antichains::new();
     frontier.insert(model.init(), 0, Box::default(), None);
     // Crashed ops tried, for `effort_cap`.
@@ -290,20 +326,27 @@ pub fn search_frontier<M: Model>(
         let mut seen: Antichains<M::State> = Antichains::new();
         // Nodes still to expand: (state, lin, used, path, after a crashed op).
         let mut stack: Vec<Node<M::State>> = Vec::new();
+        // Entries of the `used` vectors on the stack.
+        let mut stacked_used = 0usize;
         for (&(state, lin), list) in &frontier.map {
             for (used, path) in list {
                 if lin & bit != 0 {
                     next.insert(state, lin & !bit, used.clone(), path.clone());
                 } else if seen.insert(state, lin, used.clone(), None) {
+                    stacked_used += used.len();
                     stack.push((state, lin, used.clone(), path.clone(), false));
                 }
             }
         }
         let mut expanded = 0u64;
         while let Some((state, lin, used, path, after_crashed)) = stack.pop() {
+            stacked_used -= used.len();
             expanded += 1;
             if expanded & 4095 == 0 {
-                if let Err(reason) = meter.check(next.bytes() + seen.bytes()) {
+                let stacked =
+                    stack.capacity() * std::mem::size_of::<Node<M::State>>() + stacked_used * 8;
+                let bytes = next.bytes() + seen.bytes() + frontier.bytes() + stacked as u64;
+                if let Err(reason) = meter.check(bytes + tables + trails()) {
                     return Some((Outcome::Unknown(reason), stats));
                 }
                 if tries > effort_cap {
@@ -328,6 +371,7 @@ pub fn search_frontier<M: Model>(
                 if let Some(s) = model.step(state, &inputs[p as usize]) {
                     let lin2 = lin | 1 << slot;
                     if seen.insert(s, lin2, used.clone(), None) {
+                        stacked_used += used.len();
                         stack.push((s, lin2, used.clone(), push(&path, p), false));
                     }
                 }
@@ -356,6 +400,7 @@ pub fn search_frontier<M: Model>(
                     with_one_more(&used, class)
                 };
                 if seen.insert(s, lin, used2.clone(), None) {
+                    stacked_used += used2.len();
                     stack.push((s, lin, used2, push(&path, member), true));
                 }
             }
@@ -403,7 +448,7 @@ pub fn search_frontier<M: Model>(
         rebase(&mut next, &mut baseline);
         stats.max_depth = stats.max_depth.max(next.len as u64);
         frontier = next;
-        if let Err(reason) = meter.check(frontier.bytes()) {
+        if let Err(reason) = meter.check(frontier.bytes() + tables + trails()) {
             return Some((Outcome::Unknown(reason), stats));
         }
     }
