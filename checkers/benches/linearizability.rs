@@ -624,6 +624,11 @@ fn hard_cases(rows: &mut Vec<Row>, runs: usize) {
 /// read among values 0-4 may well be explained by a crashed write, so its
 /// verdict is not known in advance.
 fn hard_row(rows: &mut Vec<Row>, runs: usize, strategy: Strategy, spec: Spec) {
+    let strategy = match std::env::var("HARD_STRATEGY").as_deref() {
+        Ok("frontier") => Strategy::Frontier,
+        Ok("depth-first") => Strategy::DepthFirst,
+        _ => strategy,
+    };
     let opts = Options {
         memory_limit_bytes: Some(1 << 30),
         timeout: Some(std::time::Duration::from_secs(10)),

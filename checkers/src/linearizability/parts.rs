@@ -206,6 +206,23 @@ fn decide<M: Model>(
                 return (found, stats);
             }
         }
+        Strategy::Auto if !opts.first_try.is_zero() => {
+            // No crashed ops (or none left after the register rules): the
+            // depth-first search is fastest when it does not go astray;
+            // when it does (many clients), the frontier search, whose
+            // configurations stay few without crashed ops.
+            let short = Budget {
+                deadline: Some(first_of(Instant::now() + opts.first_try, budget.deadline)),
+                ..*budget
+            };
+            let (found, stats) = search(problem, &short);
+            if !matches!(found, Outcome::Unknown(StopReason::Timeout)) || budget_over(budget) {
+                return (found, stats);
+            }
+            if let Some(found) = search_frontier(problem, budget, Crashed::AtMostOnce, u64::MAX) {
+                return found;
+            }
+        }
         Strategy::Auto | Strategy::DepthFirst => {}
     }
     search(problem, budget)

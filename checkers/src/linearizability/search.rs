@@ -298,10 +298,11 @@ pub fn search<M: Model>(
                         let key = (linearized ^ keys[op as usize], next);
                         if cache.len() == cache.capacity() {
                             // The table is about to double: refuse to if that
-                            // would break the memory limit.
+                            // would break the memory limit (while it moves,
+                            // the old table and the new one are both held).
                             let grown = (cache.capacity().max(16) as u64) * 2 * entry_bytes;
                             let used = budget.memory_used.load(Ordering::Relaxed);
-                            if used.saturating_sub(reported_bytes) + grown > budget.memory_limit {
+                            if used + grown > budget.memory_limit {
                                 break Outcome::Unknown(StopReason::Memory);
                             }
                         }

@@ -101,6 +101,14 @@ impl Model for CasRegister {
         matches!(input, RegisterInput::Write(_))
     }
 
+    fn is_pure(&self, input: &RegisterInput) -> bool {
+        match *input {
+            RegisterInput::Read(_) => true,
+            RegisterInput::Cas(a, b) => a == b,
+            RegisterInput::Write(_) => false,
+        }
+    }
+
     fn as_register(&self, input: &RegisterInput) -> Option<RegisterInput> {
         Some(*input)
     }

@@ -145,6 +145,14 @@ pub trait Model: Send {
         None
     }
 
+    /// Whether `input` is pure: it never changes the state where it applies
+    /// (a register's read). The frontier search places such an op as soon
+    /// as it applies, which is never worse than later; `false` is always
+    /// safe.
+    fn is_pure(&self, _input: &Self::Input) -> bool {
+        false
+    }
+
     /// Called before the search's result is replayed for evidence. A model
     /// that merges states no later call can tell apart stops merging here,
     /// so the evidence shows the real states.
