@@ -450,7 +450,7 @@ fn summarise(
             verdict: Verdict::Invalid,
             summary: match reason {
                 Some(why) => format!(
-                    "not linearizable{key}: op {} ({}): {why}",
+                    "not linearizable{key}: op {} ({}) cannot be placed: {why}",
                     failed.call.index,
                     op_words(&failed.call)
                 ),

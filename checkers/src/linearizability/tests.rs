@@ -353,7 +353,8 @@ fn a_read_of_a_value_nothing_set_is_refused_without_a_search() {
     assert_eq!(r.verdict, Verdict::Invalid);
     assert_eq!(r.blamed, vec![2]);
     assert!(
-        r.summary.contains("op 2 (read -> 2): it observed 2"),
+        r.summary
+            .contains("op 2 (read -> 2) cannot be placed: it observed 2"),
         "{}",
         r.summary
     );
