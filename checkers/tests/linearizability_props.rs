@@ -9,7 +9,9 @@
 //!   an invalid history is rejected by it.
 
 use faultline_checkers::linearizability::online::Online;
-use faultline_checkers::linearizability::{check_named, witness, Options, Strategy as Search};
+use faultline_checkers::linearizability::{
+    check_named, register_rules, witness, Options, Strategy as Search,
+};
 use faultline_checkers::models::ModelKind;
 use faultline_checkers::{History, Op, OpType, Process, Verdict};
 use proptest::prelude::*;
@@ -508,5 +510,129 @@ proptest! {
     ) {
         let h = concurrent_history(threads, ops, keys, seed);
         prop_assert_eq!(online_anomaly(&h, ModelKind::Kv), None);
+    }
+}
+
+/// `h` without the ops invoked at `dropped` (their invoke and completion).
+fn without_ops(h: &History, dropped: &[u64]) -> History {
+    let procs: Vec<Process> = h
+        .ops
+        .iter()
+        .filter(|o| o.kind == OpType::Invoke && dropped.contains(&o.index))
+        .map(|o| o.process)
+        .collect();
+    // Each small history's process runs one op, so its lines are that op's.
+    reindexed(
+        h.ops
+            .iter()
+            .filter(|o| !procs.contains(&o.process))
+            .cloned(),
+    )
+}
+
+/// `h` with each op of `forced` (invocation index, position) completing
+/// `ok` right after the line at that position instead of crashing.
+fn with_forced(h: &History, forced: &[(u64, usize)]) -> History {
+    let mut out = Vec::new();
+    let forced_proc: Vec<(Process, usize)> = forced
+        .iter()
+        .map(|&(i, pos)| (h.ops.iter().find(|o| o.index == i).unwrap().process, pos))
+        .collect();
+    for (pos, op) in h.ops.iter().enumerate() {
+        let crashed_end =
+            op.kind != OpType::Invoke && forced_proc.iter().any(|f| f.0 == op.process);
+        if !crashed_end {
+            out.push(op.clone());
+        }
+        for &(p, _) in forced_proc.iter().filter(|f| f.1 == pos) {
+            let invoke = h.ops.iter().find(|o| o.process == p).unwrap();
+            let mut ok = invoke.clone();
+            ok.kind = OpType::Ok;
+            out.push(ok);
+        }
+    }
+    reindexed(out.into_iter())
+}
+
+fn reindexed(ops: impl Iterator<Item = Op>) -> History {
+    History::new(
+        ops.enumerate()
+            .map(|(i, mut o)| {
+                o.index = i as u64;
+                o
+            })
+            .collect(),
+    )
+}
+
+/// A crash-heavy op of a plain register: its cas ops become writes.
+fn crash_heavy_plain_op() -> impl Strategy<Value = SmallOp> {
+    crash_heavy_op().prop_map(|mut op| {
+        if op.f == "cas" {
+            op.f = "write";
+            op.arg = op.arg[1].clone();
+        }
+        op
+    })
+}
+
+/// Each register rule (register_rules.rs) against the brute-force oracle:
+/// an impossible read makes the history invalid; dropping the crashed ops
+/// it drops, or making the ones it forces complete, keeps the verdict.
+fn register_rules_keep_the_verdict(h: &History, model: ModelKind) -> Result<(), TestCaseError> {
+    let valid = brute_force(h, register_step);
+    let d = register_rules::decide(h, model, None).unwrap();
+    if let Some(op) = d.impossible {
+        prop_assert!(
+            !valid,
+            "op {} called impossible in a valid history\n{:#?}",
+            op,
+            h.ops
+        );
+        return Ok(());
+    }
+    let dropped = without_ops(h, &d.dropped);
+    prop_assert_eq!(
+        brute_force(&dropped, register_step),
+        valid,
+        "dropping {:?} of\n{:#?}",
+        d.dropped,
+        h.ops
+    );
+    let forced = with_forced(h, &d.forced);
+    prop_assert_eq!(
+        brute_force(&forced, register_step),
+        valid,
+        "forcing {:?} of\n{:#?}\ngave\n{:#?}",
+        d.forced,
+        h.ops,
+        forced.ops
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn register_rules_match_brute_force(
+        ops in prop::collection::vec(crash_heavy_op(), 1..=10),
+        order in prop::collection::vec(0usize..10, 0..20),
+    ) {
+        register_rules_keep_the_verdict(&small_history(&ops, &order), ModelKind::CasRegister)?;
+    }
+
+    #[test]
+    fn plain_register_rules_match_brute_force(
+        ops in prop::collection::vec(crash_heavy_plain_op(), 1..=10),
+        order in prop::collection::vec(0usize..10, 0..20),
+    ) {
+        let h = small_history(&ops, &order);
+        register_rules_keep_the_verdict(&h, ModelKind::Register)?;
+        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
+        for opts in strategies() {
+            let r = check_named(&h, "register", None, &opts).unwrap();
+            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
+        }
     }
 }

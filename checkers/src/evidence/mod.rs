@@ -244,6 +244,10 @@ pub struct Counterexample {
     /// (register models; see `linearizability::witness`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<Witness>,
+    /// Why the failed op can never be placed, when the checker knew without
+    /// a search (a read of a value nothing wrote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A minimal witness: ops of the history that cannot be linearized even

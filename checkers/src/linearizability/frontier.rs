@@ -24,11 +24,18 @@
 //!   blind op (one whose result does not depend on the state, such as a
 //!   register's write, see [`Model::is_blind`]), only uses up a crashed op;
 //! - the counts of crashed ops that every configuration has used are moved to
-//!   a shared baseline, so configurations stay small however long the history.
+//!   a shared baseline, so configurations stay small however long the history;
+//! - an open pure op (one that never changes the state, such as a read, see
+//!   [`Model::is_pure`]) is placed as soon as it applies: in any
+//!   linearization that places it later, it can move up to here (every op
+//!   that must precede it by real time has returned, so is placed already,
+//!   and it changed nothing where it was), so the configurations need not
+//!   tell apart every subset of the reads that could be placed.
 
 use super::search::{Budget, Outcome, Problem, Stats, StopReason};
 use crate::models::Model;
 use rustc_hash::FxHashMap;
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -44,11 +51,41 @@ pub(super) struct Path {
     prev: Trail,
 }
 
+thread_local! {
+    /// Trail nodes alive on this thread, for the memory budget: a search
+    /// runs on one thread, and its trails never leave it (`Rc`).
+    static LIVE_PATHS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Bytes of one trail node: the `Rc` box and the allocator's header.
+const PATH_BYTES: u64 = (std::mem::size_of::<Path>() + 16 + 16) as u64;
+
+fn live_paths() -> u64 {
+    LIVE_PATHS.with(Cell::get)
+}
+
 fn push(path: &Trail, op: u32) -> Trail {
+    LIVE_PATHS.with(|n| n.set(n.get() + 1));
     Some(Rc::new(Path {
         op,
         prev: path.clone(),
     }))
+}
+
+impl Drop for Path {
+    /// Counts the node out, and frees a chain no one else holds one node at
+    /// a time: dropped recursively, a trail of 100,000 ops would overflow
+    /// the stack.
+    fn drop(&mut self) {
+        LIVE_PATHS.with(|n| n.set(n.get() - 1));
+        let mut prev = self.prev.take();
+        while let Some(rc) = prev {
+            match Rc::try_unwrap(rc) {
+                Ok(mut node) => prev = node.prev.take(),
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 fn ops_of(path: &Trail) -> Vec<u32> {
@@ -248,6 +285,9 @@ pub fn search_frontier<M: Model>(
     let model = &mut problem.model;
     let inputs = &problem.inputs;
     let blind: Vec<bool> = inputs.iter().map(|i| model.is_blind(i)).collect();
+    let pure: Vec<bool> = inputs.iter().map(|i| model.is_pure(i)).collect();
+    // Slots of open pure completed ops.
+    let mut pure_mask = 0u64;
     let mut called = vec![0u32; members.len()];
     let mut baseline = vec![0u32; members.len()];
     // Classes with a member called, in order of their first call.
@@ -263,6 +303,11 @@ pub fn search_frontier<M: Model>(
         budget,
         reported: 0,
     };
+    // Besides the configurations: the per-op tables above, and the trails
+    // this search made (counted from what was alive when it started).
+    let tables = (n_ops * (std::mem::size_of::<(u64, u32, bool)>() * 2 + 4 + 1 + 1 + 4)) as u64;
+    let paths_before = live_paths();
+    let trails = || live_paths().saturating_sub(paths_before) * PATH_BYTES;
     let mut frontier = Antichains::new();
     frontier.insert(model.init(), 0, Box::default(), None);
     // Crashed ops tried, for `effort_cap`.
@@ -276,6 +321,22 @@ pub fn search_frontier<M: Model>(
                 slot_of[o] = slot;
                 slot_op[slot as usize] = op;
                 open_mask |= 1 << slot;
+                if pure[o] {
+                    pure_mask |= 1 << slot;
+                    // Placed at once wherever it applies.
+                    let mut settled = Antichains::new();
+                    for ((state, lin), list) in std::mem::take(&mut frontier.map) {
+                        let applies = model.step(state, &inputs[o]) == Some(state);
+                        for (used, path) in list {
+                            if applies {
+                                settled.insert(state, lin | 1 << slot, used, push(&path, op));
+                            } else {
+                                settled.insert(state, lin, used, path);
+                            }
+                        }
+                    }
+                    frontier = settled;
+                }
             } else {
                 let class = class_of[o] as usize;
                 if called[class] == 0 {
@@ -290,20 +351,32 @@ pub fn search_frontier<M: Model>(
         let mut seen: Antichains<M::State> = Antichains::new();
         // Nodes still to expand: (state, lin, used, path, after a crashed op).
         let mut stack: Vec<Node<M::State>> = Vec::new();
+        // Entries of the `used` vectors on the stack.
+        let mut stacked_used = 0usize;
         for (&(state, lin), list) in &frontier.map {
             for (used, path) in list {
                 if lin & bit != 0 {
                     next.insert(state, lin & !bit, used.clone(), path.clone());
                 } else if seen.insert(state, lin, used.clone(), None) {
+                    stacked_used += used.len();
                     stack.push((state, lin, used.clone(), path.clone(), false));
                 }
             }
         }
         let mut expanded = 0u64;
         while let Some((state, lin, used, path, after_crashed)) = stack.pop() {
+            stacked_used -= used.len();
             expanded += 1;
+            if lin & bit != 0 {
+                // `o` is pure and was placed as soon as it applied.
+                next.insert(state, lin & !bit, used, path);
+                continue;
+            }
             if expanded & 4095 == 0 {
-                if let Err(reason) = meter.check(next.bytes() + seen.bytes()) {
+                let stacked =
+                    stack.capacity() * std::mem::size_of::<Node<M::State>>() + stacked_used * 8;
+                let bytes = next.bytes() + seen.bytes() + frontier.bytes() + stacked as u64;
+                if let Err(reason) = meter.check(bytes + tables + trails()) {
                     return Some((Outcome::Unknown(reason), stats));
                 }
                 if tries > effort_cap {
@@ -313,7 +386,9 @@ pub fn search_frontier<M: Model>(
             // End the sequence with `o`.
             if !(after_crashed && blind[o]) {
                 if let Some(s) = model.step(state, &inputs[o]) {
-                    next.insert(s, lin, used.clone(), push(&path, op));
+                    let lin2 = settled(model, inputs, &slot_op, pure_mask & !bit, s, lin);
+                    let path2 = with_placed(push(&path, op), &slot_op, lin2 & !lin);
+                    next.insert(s, lin2, used.clone(), path2);
                 }
             }
             // Or place another open op first.
@@ -326,9 +401,12 @@ pub fn search_frontier<M: Model>(
                     continue;
                 }
                 if let Some(s) = model.step(state, &inputs[p as usize]) {
-                    let lin2 = lin | 1 << slot;
+                    let lin1 = lin | 1 << slot;
+                    let lin2 = settled(model, inputs, &slot_op, pure_mask, s, lin1);
                     if seen.insert(s, lin2, used.clone(), None) {
-                        stack.push((s, lin2, used.clone(), push(&path, p), false));
+                        stacked_used += used.len();
+                        let path2 = with_placed(push(&path, p), &slot_op, lin2 & !lin1);
+                        stack.push((s, lin2, used.clone(), path2, false));
                     }
                 }
             }
@@ -355,8 +433,12 @@ pub fn search_frontier<M: Model>(
                 } else {
                     with_one_more(&used, class)
                 };
-                if seen.insert(s, lin, used2.clone(), None) {
-                    stack.push((s, lin, used2, push(&path, member), true));
+                let lin2 = settled(model, inputs, &slot_op, pure_mask, s, lin);
+                if seen.insert(s, lin2, used2.clone(), None) {
+                    stacked_used += used2.len();
+                    let path2 = with_placed(push(&path, member), &slot_op, lin2 & !lin);
+                    // A pure op placed after it: it no longer just sits there.
+                    stack.push((s, lin2, used2, path2, lin2 == lin));
                 }
             }
         }
@@ -400,14 +482,46 @@ pub fn search_frontier<M: Model>(
         }
         free.push(slot_of[o]);
         open_mask &= !bit;
+        pure_mask &= !bit;
         rebase(&mut next, &mut baseline);
         stats.max_depth = stats.max_depth.max(next.len as u64);
         frontier = next;
-        if let Err(reason) = meter.check(frontier.bytes()) {
+        if let Err(reason) = meter.check(frontier.bytes() + tables + trails()) {
             return Some((Outcome::Unknown(reason), stats));
         }
     }
     Some((Outcome::Valid, stats))
+}
+
+/// `lin` with every open pure op of `candidates` (slots) that applies in
+/// `state` placed.
+fn settled<M: Model>(
+    model: &mut M,
+    inputs: &[M::Input],
+    slot_op: &[u32; MAX_OPEN],
+    candidates: u64,
+    state: M::State,
+    mut lin: u64,
+) -> u64 {
+    let mut waiting = candidates & !lin;
+    while waiting != 0 {
+        let slot = waiting.trailing_zeros() as usize;
+        waiting &= waiting - 1;
+        if model.step(state, &inputs[slot_op[slot] as usize]) == Some(state) {
+            lin |= 1 << slot;
+        }
+    }
+    lin
+}
+
+/// `path` followed by the ops in the slots of `placed`.
+fn with_placed(mut path: Trail, slot_op: &[u32; MAX_OPEN], mut placed: u64) -> Trail {
+    while placed != 0 {
+        let slot = placed.trailing_zeros() as usize;
+        placed &= placed - 1;
+        path = push(&path, slot_op[slot]);
+    }
+    path
 }
 
 /// Moves the crashed ops that every configuration used into `baseline`.

@@ -10,6 +10,7 @@ pub mod calls;
 mod frontier;
 pub mod online;
 mod parts;
+pub mod register_rules;
 pub mod search;
 pub mod witness;
 mod witness_words;

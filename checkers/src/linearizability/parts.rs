@@ -3,6 +3,7 @@
 
 use super::calls::{self, Recorded};
 use super::frontier::{search_frontier, Crashed};
+use super::register_rules;
 use super::search::{search, Budget, Outcome, Problem, Stats, StopReason};
 use super::{Options, Strategy};
 use crate::evidence::{CallView, Counterexample, LinearizabilityEvidence, Unfinished};
@@ -35,6 +36,8 @@ enum Found {
         blocked: usize,
         /// (call, state after it) for the last ops of the prefix.
         tail: Vec<(usize, Value)>,
+        /// Why `blocked` can never be placed, when no search was needed.
+        reason: Option<String>,
     },
     Unknown(StopReason),
 }
@@ -203,6 +206,23 @@ fn decide<M: Model>(
                 return (found, stats);
             }
         }
+        Strategy::Auto if !opts.first_try.is_zero() => {
+            // No crashed ops (or none left after the register rules): the
+            // depth-first search is fastest when it does not go astray;
+            // when it does (many clients), the frontier search, whose
+            // configurations stay few without crashed ops.
+            let short = Budget {
+                deadline: Some(first_of(Instant::now() + opts.first_try, budget.deadline)),
+                ..*budget
+            };
+            let (found, stats) = search(problem, &short);
+            if !matches!(found, Outcome::Unknown(StopReason::Timeout)) || budget_over(budget) {
+                return (found, stats);
+            }
+            if let Some(found) = search_frontier(problem, budget, Crashed::AtMostOnce, u64::MAX) {
+                return found;
+            }
+        }
         Strategy::Auto | Strategy::DepthFirst => {}
     }
     search(problem, budget)
@@ -217,19 +237,19 @@ fn budget_over(budget: &Budget<'_>) -> bool {
     budget.deadline.is_some_and(|d| Instant::now() >= d)
 }
 
-fn check_part<M: Model>(
-    part: &Part<'_>,
+/// The search's form of a part's calls: the problem, and for each of its
+/// ops the index into `calls` it came from.
+pub(super) fn build_problem<M: Model>(
+    calls: &[Recorded<'_>],
     mut model: M,
-    budget: &Budget<'_>,
-    opts: &Options,
-) -> Result<PartReport, String> {
-    let n = part.calls.len();
+) -> Result<(Problem<M>, Vec<usize>), String> {
+    let n = calls.len();
     let mut inputs = Vec::with_capacity(n);
     let mut call_pos = Vec::with_capacity(n);
     let mut return_pos = Vec::with_capacity(n);
-    // Search op id -> index into part.calls.
+    // Search op id -> index into calls.
     let mut origin: Vec<usize> = Vec::with_capacity(n);
-    for (i, rec) in part.calls.iter().enumerate() {
+    for (i, rec) in calls.iter().enumerate() {
         if let Encoded::Input(input) = model.encode(&rec.call)? {
             inputs.push(input);
             call_pos.push(rec.invoke_pos as u64);
@@ -241,12 +261,37 @@ fn check_part<M: Model>(
             origin.push(i);
         }
     }
-    let mut problem = Problem {
+    let problem = Problem {
         model,
         inputs,
         call_pos,
         return_pos,
     };
+    Ok((problem, origin))
+}
+
+fn check_part<M: Model>(
+    part: &Part<'_>,
+    model: M,
+    budget: &Budget<'_>,
+    opts: &Options,
+) -> Result<PartReport, String> {
+    let (mut problem, mut origin) = build_problem(&part.calls, model)?;
+    if let Err(call) = register_rules::simplify(&mut problem, &mut origin) {
+        // No search needed: nothing could have set the value it observed.
+        let model = &mut problem.model;
+        let init = model.init();
+        return Ok(PartReport {
+            found: Found::Invalid {
+                prefix: Vec::new(),
+                state: model.state_json(init),
+                blocked: call,
+                tail: Vec::new(),
+                reason: Some(unwritten_value(&part.calls[call])),
+            },
+            stats: Stats::default(),
+        });
+    }
     let (outcome, stats) = decide(&mut problem, budget, opts);
     let found = match outcome {
         Outcome::Valid => Found::Valid,
@@ -273,10 +318,24 @@ fn check_part<M: Model>(
                 state: model.state_json(s),
                 blocked: origin[blocked as usize],
                 tail,
+                reason: None,
             }
         }
     };
     Ok(PartReport { found, stats })
+}
+
+/// Why `rec` (a read, or a cas) can never be placed: see `register_rules`.
+fn unwritten_value(rec: &Recorded<'_>) -> String {
+    let value = match (rec.call.f, rec.call.output) {
+        ("cas", _) => rec.call.input.get(0).cloned().unwrap_or(Value::Null),
+        (_, Some(v)) => v.clone(),
+        _ => Value::Null,
+    };
+    format!(
+        "it observed {value}, which is not the initial value and which no write or cas \
+         invoked before it returned could have set"
+    )
 }
 
 /// An op as a person reads it: `read -> 2`, `write 3`, `cas [1,2]` (a
@@ -345,6 +404,7 @@ fn summarise(
             state,
             blocked,
             tail,
+            reason,
         } = &report.found
         else {
             unreachable!()
@@ -379,6 +439,7 @@ fn summarise(
                 .map(|r| describe_call(history, r))
                 .collect(),
             witness: None,
+            reason: reason.clone(),
         }));
         let key = part
             .key
@@ -387,12 +448,19 @@ fn summarise(
         return CheckResult {
             checker: "linearizable".into(),
             verdict: Verdict::Invalid,
-            summary: format!(
-                "not linearizable{key}: op {} ({}) cannot be placed after a linearizable prefix of {} ops",
-                failed.call.index,
-                op_words(&failed.call),
-                prefix.len()
-            ),
+            summary: match reason {
+                Some(why) => format!(
+                    "not linearizable{key}: op {} ({}) cannot be placed: {why}",
+                    failed.call.index,
+                    op_words(&failed.call)
+                ),
+                None => format!(
+                    "not linearizable{key}: op {} ({}) cannot be placed after a linearizable prefix of {} ops",
+                    failed.call.index,
+                    op_words(&failed.call),
+                    prefix.len()
+                ),
+            },
             blamed: vec![failed.call.index],
             first_anomaly: None,
             details: evidence.into(),

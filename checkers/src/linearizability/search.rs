@@ -220,6 +220,9 @@ pub fn search<M: Model>(
     let mut stack: Vec<Frame<M::State>> = Vec::new();
     let mut cache: FxHashSet<(u128, M::State)> = FxHashSet::default();
     let entry_bytes = (std::mem::size_of::<(u128, M::State)>() + 1) as u64;
+    // The problem and the per-op tables above (events, links, keys): about
+    // 128 bytes an op besides its input.
+    let tables = (n_ops * (128 + std::mem::size_of::<M::Input>())) as u64;
     let mut reported_bytes = 0u64;
     // The deepest dead end so far, kept incrementally: `best[..stable]`
     // still equals the bottom of the stack.
@@ -235,7 +238,9 @@ pub fn search<M: Model>(
         steps += 1;
         if steps & 1023 == 0 {
             let bytes = cache.capacity() as u64 * entry_bytes
-                + (stack.capacity() * std::mem::size_of::<Frame<M::State>>()) as u64;
+                + (stack.capacity() * std::mem::size_of::<Frame<M::State>>()) as u64
+                + (best.capacity() * 4) as u64
+                + tables;
             let total = if bytes >= reported_bytes {
                 budget
                     .memory_used
@@ -293,10 +298,11 @@ pub fn search<M: Model>(
                         let key = (linearized ^ keys[op as usize], next);
                         if cache.len() == cache.capacity() {
                             // The table is about to double: refuse to if that
-                            // would break the memory limit.
+                            // would break the memory limit (while it moves,
+                            // the old table and the new one are both held).
                             let grown = (cache.capacity().max(16) as u64) * 2 * entry_bytes;
                             let used = budget.memory_used.load(Ordering::Relaxed);
-                            if used.saturating_sub(reported_bytes) + grown > budget.memory_limit {
+                            if used + grown > budget.memory_limit {
                                 break Outcome::Unknown(StopReason::Memory);
                             }
                         }

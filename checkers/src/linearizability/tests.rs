@@ -237,8 +237,9 @@ fn unknown_model_and_bad_initial_are_errors() {
     assert!(check_named(&h, "append-register", Some(&json!([1])), &o).is_err());
 }
 
-/// Many concurrent writes and a read of a value never written: the search
-/// must try every order of the writes before it can say no.
+/// Many concurrent writes and a read of a value only two crashed cas ops
+/// from values no one writes could set (so no register rule decides it):
+/// the search must try every order of the writes before it can say no.
 fn hard_invalid_history(writers: u64) -> History {
     let mut lines = Vec::new();
     for p in 0..writers {
@@ -247,6 +248,8 @@ fn hard_invalid_history(writers: u64) -> History {
     for p in 0..writers {
         lines.push((p + 100, "invoke", "cas", None, json!([p, p + 1])));
     }
+    lines.push((200, "invoke", "cas", None, json!([-2, -1])));
+    lines.push((201, "invoke", "cas", None, json!([-3, -1])));
     lines.push((999, "invoke", "read", None, Value::Null));
     lines.push((999, "ok", "read", None, json!(-1)));
     for p in 0..writers {
@@ -265,13 +268,18 @@ fn budgets_give_unknown_not_a_crash() {
     let r = check_named(&h, "cas-register", None, &timeout).unwrap();
     assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
     assert_eq!(details(&r)["unfinished"]["reason"], json!("timeout"));
-    let memory = Options {
-        memory_limit_bytes: Some(4096),
-        ..Options::default()
-    };
-    let r = check_named(&h, "cas-register", None, &memory).unwrap();
-    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
-    assert_eq!(details(&r)["unfinished"]["reason"], json!("memory"));
+    // Every search counts what it holds against the cap, and says so.
+    for strategy in [Strategy::Auto, Strategy::DepthFirst, Strategy::Frontier] {
+        let memory = Options {
+            memory_limit_bytes: Some(4096),
+            strategy,
+            ..Options::default()
+        };
+        let r = check_named(&h, "cas-register", None, &memory).unwrap();
+        assert_eq!(r.verdict, Verdict::Unknown, "{strategy:?}: {}", r.summary);
+        assert_eq!(details(&r)["unfinished"]["reason"], json!("memory"));
+        assert!(r.summary.contains("memory limit"), "{}", r.summary);
+    }
     // With room, the search finishes and finds it invalid.
     let r = check_named(
         &hard_invalid_history(6),
@@ -328,4 +336,55 @@ fn append_register_evidence_shows_strings_the_search_merged() {
 /// The evidence as it is written into results.json.
 fn details(r: &crate::verdict::CheckResult) -> Value {
     serde_json::to_value(&r.details).unwrap()
+}
+
+#[test]
+fn a_read_of_a_value_nothing_set_is_refused_without_a_search() {
+    let h = history(&[
+        (0, "invoke", "write", None, json!(1)),
+        (0, "info", "write", None, json!(1)),
+        (1, "invoke", "read", None, Value::Null),
+        (1, "ok", "read", None, json!(2)),
+        // Written only after the read returned.
+        (2, "invoke", "write", None, json!(2)),
+        (2, "ok", "write", None, json!(2)),
+    ]);
+    let r = check(&h, "cas-register", None);
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.blamed, vec![2]);
+    assert!(
+        r.summary
+            .contains("op 2 (read -> 2) cannot be placed: it observed 2"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(details(&r)["states_visited"], json!(0));
+    assert!(details(&r)["counterexample"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no write or cas"));
+}
+
+#[test]
+fn crashed_ops_the_reads_decide_leave_the_search() {
+    // The crashed write of 5 is the only way to 5, which a read returns:
+    // it happened. The crashed write of 6 no one reads: it does not matter.
+    let h = history(&[
+        (0, "invoke", "write", None, json!(5)),
+        (0, "info", "write", None, json!(5)),
+        (1, "invoke", "write", None, json!(6)),
+        (1, "info", "write", None, json!(6)),
+        (2, "invoke", "read", None, Value::Null),
+        (2, "ok", "read", None, json!(5)),
+        (3, "invoke", "read", None, Value::Null),
+        (3, "ok", "read", None, Value::Null),
+    ]);
+    let d = register_rules::decide(&h, ModelKind::CasRegister, None).unwrap();
+    assert_eq!(d.impossible, None);
+    assert_eq!(d.dropped, vec![2]);
+    assert_eq!(d.forced, vec![(0, 5)]);
+    // The later read of null: nothing can set null again after 5.
+    let r = check(&h, "cas-register", None);
+    assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary);
+    assert_eq!(r.blamed, vec![6]);
 }

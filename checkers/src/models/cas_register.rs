@@ -101,6 +101,22 @@ impl Model for CasRegister {
         matches!(input, RegisterInput::Write(_))
     }
 
+    fn is_pure(&self, input: &RegisterInput) -> bool {
+        match *input {
+            RegisterInput::Read(_) => true,
+            RegisterInput::Cas(a, b) => a == b,
+            RegisterInput::Write(_) => false,
+        }
+    }
+
+    fn as_register(&self, input: &RegisterInput) -> Option<RegisterInput> {
+        Some(*input)
+    }
+
+    fn register_value(&self, state: u32) -> Option<u32> {
+        Some(state)
+    }
+
     fn state_json(&self, state: u32) -> Value {
         self.values.value(state)
     }

@@ -13,7 +13,7 @@ mod keyed;
 mod mutex;
 
 pub use append_register::AppendRegister;
-pub use cas_register::CasRegister;
+pub use cas_register::{CasRegister, RegisterInput};
 pub use fifo_queue::FifoQueue;
 pub use intern::{Interner, ValueInterner};
 pub use keyed::Keyed;
@@ -129,6 +129,27 @@ pub trait Model: Send {
     /// frontier search uses it to skip crashed ops whose effect a blind op
     /// would erase at once; `false` is always safe.
     fn is_blind(&self, _input: &Self::Input) -> bool {
+        false
+    }
+
+    /// `input` as a register's read, write or cas, for a model that is one
+    /// register (`register`, `cas-register`, a key of `kv`): the search
+    /// then applies the register rules of `register_rules.rs`, sound only
+    /// for a register. `None` (the default) for any other model.
+    fn as_register(&self, _input: &Self::Input) -> Option<RegisterInput> {
+        None
+    }
+
+    /// `state` as a register's value, where [`Model::as_register`] is given.
+    fn register_value(&self, _state: Self::State) -> Option<u32> {
+        None
+    }
+
+    /// Whether `input` is pure: it never changes the state where it applies
+    /// (a register's read). The frontier search places such an op as soon
+    /// as it applies, which is never worse than later; `false` is always
+    /// safe.
+    fn is_pure(&self, _input: &Self::Input) -> bool {
         false
     }
 
