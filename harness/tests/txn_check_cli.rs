@@ -166,3 +166,51 @@ fn bad_txns_and_models_are_clear_errors() {
     assert_eq!(out.status.code(), Some(254), "{}", text(&out));
     assert!(text(&out).contains("strict-serializable"), "{}", text(&out));
 }
+
+/// `check FILE.jsonl --workload W` reads the file straight into txns, never
+/// into a History; it must say exactly what the History path says (the
+/// same lines in a `.txt` file, whose txns are read from a History), and
+/// warn about a truncated last line.
+#[test]
+fn a_streamed_check_says_what_the_history_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lines = jsonl(&[
+        (0, "invoke", json!([["append", "x", 1], ["r", "y", null]])),
+        (1, "invoke", json!([["append", "y", 1], ["r", "x", null]])),
+        (0, "ok", json!([["append", "x", 1], ["r", "y", [1]]])),
+        (1, "ok", json!([["append", "y", 1], ["r", "x", [1]]])),
+        (2, "invoke", json!([["r", "x", null]])),
+        (2, "info", Value::Null),
+        (3, "invoke", json!([["append", "x", 2]])),
+    ]);
+    lines += r#"{"index":7,"type":"inv"#;
+    let streamed = tmp.path().join("h.jsonl");
+    let whole = tmp.path().join("h.txt");
+    std::fs::write(&streamed, &lines).unwrap();
+    std::fs::write(&whole, &lines).unwrap();
+    let run = |p: &std::path::Path, json: bool| {
+        let mut args = vec!["check", p.to_str().unwrap(), "--workload", "list-append"];
+        if json {
+            args.push("--json");
+        }
+        let out = faultline(&args, tmp.path());
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        out
+    };
+    let (a, b) = (run(&streamed, true), run(&whole, true));
+    let a: Value = serde_json::from_slice(&a.stdout).unwrap();
+    let b: Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(a["checks"], b["checks"]);
+    assert_eq!(a["stats"], b["stats"]);
+    assert_eq!(a["stats"]["open"], 1, "{a}");
+    let words = text(&run(&streamed, false));
+    assert!(
+        words.contains("h.jsonl (jsonl, 4 client operations)"),
+        "{words}"
+    );
+    assert!(
+        words.contains("h.jsonl:8: ignoring truncated last line"),
+        "{words}"
+    );
+    assert_eq!(words.matches("truncated").count(), 1, "{words}");
+}

@@ -129,7 +129,11 @@ proptest! {
         let b = via_file(&h, w, &opts);
         // Read a few bytes at a time, so lines straddle blocks and pieces.
         let small = jsonl::read_blocks(&text(&h)[..], Path::new("h.jsonl"), w, block)
-            .and_then(|r| check_txns(&r.txns, w, &opts));
+            .and_then(|r| {
+                // The op counts tallied on the way are the History's.
+                assert_eq!(r.stats, crate::RunStats::of(&h));
+                check_txns(&r.txns, w, &opts)
+            });
         match (&b, small) {
             (Ok(b), Ok(s)) => prop_assert_eq!(
                 serde_json::to_value(b).unwrap(), serde_json::to_value(&s).unwrap()),

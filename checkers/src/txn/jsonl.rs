@@ -11,6 +11,7 @@
 use super::history::{mop, Builder, Raw, TxnWorkload, Txns};
 use super::scan;
 use crate::history::{OpType, Process};
+use crate::stats::{RunStats, Tally};
 use rayon::prelude::*;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -29,6 +30,8 @@ const BLOCK: usize = 32 << 20;
 pub struct TxnsRead {
     pub txns: Txns,
     pub warnings: Vec<String>,
+    /// The counts a History's [`RunStats::of`] gives, tallied on the way.
+    pub stats: RunStats,
 }
 
 /// Reads the txns of a jsonl history from `source` (`path` names it in messages).
@@ -45,6 +48,7 @@ pub(super) fn read_blocks(
 ) -> Result<TxnsRead, String> {
     let piece = (block / 32).max(1);
     let mut b = Builder::default();
+    let mut tally = Tally::default();
     let mut buf: Vec<u8> = Vec::new();
     let mut line_no = 0usize;
     // A bad line held back until we know whether it was the last one.
@@ -80,7 +84,10 @@ pub(super) fn read_blocks(
                     return Err(at(l, e));
                 }
                 match entry.parsed {
-                    Ok(line) => feed(&mut b, line, &mut mops, workload).map_err(|e| at(no, e))?,
+                    Ok(line) => {
+                        tally.add(line.kind, line.process, line.time, &line.f);
+                        feed(&mut b, line, &mut mops, workload).map_err(|e| at(no, e))?
+                    }
                     Err((e, whole)) => pending = Some((no, e, whole)),
                 }
             }
@@ -105,6 +112,7 @@ pub(super) fn read_blocks(
     Ok(TxnsRead {
         txns: b.finish()?,
         warnings,
+        stats: tally.finish(),
     })
 }
 
@@ -180,6 +188,7 @@ fn parse_line<'a>(text: &'a [u8], mops: &mut Vec<RawMop<'a>>) -> Result<Line<'a>
     if let Some(l) = scan::line(text, mops) {
         return Ok(Line {
             index: l.index,
+            time: l.time,
             kind: l.kind,
             process: l.process,
             f: Cow::Borrowed(l.f),
@@ -202,6 +211,8 @@ fn parse_line<'a>(text: &'a [u8], mops: &mut Vec<RawMop<'a>>) -> Result<Line<'a>
 #[derive(Deserialize)]
 struct Line<'a> {
     index: u64,
+    #[serde(default)]
+    time: u64,
     #[serde(rename = "type")]
     kind: OpType,
     process: Process,

@@ -135,6 +135,7 @@ impl<'a> Scan<'a> {
 /// A line's fields, as the fast path read them.
 pub(super) struct FastLine<'a> {
     pub index: u64,
+    pub time: u64,
     pub kind: OpType,
     pub process: Process,
     pub f: &'a str,
@@ -150,11 +151,13 @@ pub(super) fn line<'a>(b: &'a [u8], mops: &mut Vec<RawMop<'a>>) -> Option<FastLi
     let mut s = Scan { b, i: 0 };
     s.eat(b'{')?;
     let (mut index, mut kind, mut process, mut f, mut value) = (None, None, None, None, None);
+    let mut time = 0;
     loop {
         let field = s.plain_bytes()?;
         s.eat(b':')?;
         match field {
             b"index" => index = Some(u64::try_from(s.int()?).ok()?),
+            b"time" => time = u64::try_from(s.int()?).ok()?,
             b"type" => {
                 kind = Some(match s.plain_bytes()? {
                     b"invoke" => OpType::Invoke,
@@ -201,6 +204,7 @@ pub(super) fn line<'a>(b: &'a [u8], mops: &mut Vec<RawMop<'a>>) -> Option<FastLi
     (s.i == s.b.len()).then_some(())?;
     Some(FastLine {
         index: index?,
+        time,
         kind: kind?,
         process: process?,
         f: f?,
