@@ -214,3 +214,39 @@ fn a_streamed_check_says_what_the_history_says() {
     );
     assert_eq!(words.matches("truncated").count(), 1, "{words}");
 }
+
+/// A bare bank history checks with `--workload bank`, and is recognised by
+/// its transfers without it; an unknown workload is a clear error.
+#[test]
+fn a_bank_history_checks_with_workload_bank() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bank = |total_read: i64| {
+        jsonl(&[
+            (0, "invoke", json!([["w", 0, 10], ["w", 1, 10]])),
+            (0, "ok", json!([["w", 0, 10], ["w", 1, 10]])),
+            (1, "invoke", json!([["incr", 0, -3], ["incr", 1, 3]])),
+            (1, "ok", json!([["incr", 0, -3], ["incr", 1, 3]])),
+            (2, "invoke", json!([["r", 0, null], ["r", 1, null]])),
+            (2, "ok", json!([["r", 0, 7], ["r", 1, total_read - 7]])),
+        ])
+    };
+    let good = tmp.path().join("good.jsonl");
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(&good, bank(20)).unwrap();
+    std::fs::write(&bad, bank(23)).unwrap();
+    let (g, b) = (good.to_str().unwrap(), bad.to_str().unwrap());
+    let out = faultline(&["check", g, "--workload", "bank"], tmp.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for args in [vec!["check", b, "--workload", "bank"], vec!["check", b]] {
+        let out = faultline(&args, tmp.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("bank"), "{}", text(&out));
+    }
+    let out = faultline(&["check", g, "--workload", "banks"], tmp.path());
+    assert_eq!(out.status.code(), Some(254), "{}", text(&out));
+    assert!(
+        text(&out).contains("list-append, rw-register, bank"),
+        "{}",
+        text(&out)
+    );
+}

@@ -38,9 +38,10 @@ pub struct Args {
     /// The history file's format (default: told from its name and content).
     #[arg(long, value_parser = parse_format)]
     pub format: Option<Format>,
-    /// A transactional history: check it as this workload (Elle-style).
+    /// A transactional history: check it as this workload (list-append and
+    /// rw-register Elle-style, bank for totals and negative balances).
     #[arg(long, value_enum, value_name = "W")]
-    pub workload: Option<TxnWorkload>,
+    pub workload: Option<CheckWorkload>,
     /// Consistency models a transactional history must satisfy, comma
     /// separated (default strict-serializable).
     #[arg(
@@ -61,6 +62,25 @@ pub struct Args {
     /// Also write the verdicts as a JUnit XML file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+/// The workloads `check --workload` knows: those whose histories say
+/// everything the checker needs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckWorkload {
+    ListAppend,
+    RwRegister,
+    Bank,
+}
+
+impl CheckWorkload {
+    fn checker(self) -> CheckerKind {
+        match self {
+            CheckWorkload::ListAppend => CheckerKind::ListAppend,
+            CheckWorkload::RwRegister => CheckerKind::RwRegister,
+            CheckWorkload::Bank => CheckerKind::Bank,
+        }
+    }
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -192,7 +212,7 @@ fn streamed(args: &Args, input: &Input, format: Format) -> Option<(CheckerKind, 
         return None;
     }
     let name = match (args.checkers.as_slice(), args.workload) {
-        ([], Some(w)) => txn_checker(w),
+        ([], Some(w)) => w.checker(),
         ([one], None) => *one,
         _ => return None,
     };
@@ -229,7 +249,7 @@ fn plan(
     let checkers: Vec<CheckerKind> = if !args.checkers.is_empty() {
         args.checkers.clone()
     } else if let Some(w) = args.workload {
-        vec![txn_checker(w)]
+        vec![w.checker()]
     } else if let Some(w) = &workload {
         w.checkers().to_vec()
     } else if model.is_some() {
@@ -300,7 +320,19 @@ fn txn_checker(w: TxnWorkload) -> CheckerKind {
 /// A set, lock or transactional history says so by its functions.
 fn checker_from_functions(history: &History) -> Option<CheckerKind> {
     let has = |f: &str| history.client_ops().any(|op| op.f == f);
-    if let Some(w) = txn::history::sniff(history) {
+    // Transfers (`incr` micro-ops) are a bank's.
+    let incr = || {
+        history.client_ops().filter(|op| op.f == "txn").any(|op| {
+            op.value
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| m.get(0).and_then(|f| f.as_str()) == Some("incr"))
+        })
+    };
+    if incr() {
+        Some(CheckerKind::Bank)
+    } else if let Some(w) = txn::history::sniff(history) {
         Some(txn_checker(w))
     } else if has("acquire") {
         Some(CheckerKind::Lock)
