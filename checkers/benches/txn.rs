@@ -7,7 +7,10 @@
 //! of 3 runs) and the peak RSS of those runs; asserts nothing about time.
 //!
 //! `cargo bench -p faultline-checkers --bench txn [-- SIZES]`, e.g. `-- 100000 1000000`;
-//! `FAULTLINE_TXN_BENCH_CASES=0,3` runs only those cases.
+//! `FAULTLINE_TXN_BENCH_CASES=0,3` runs only those cases;
+//! `FAULTLINE_TXN_BENCH_DIR=DIR` keeps the generated files there and reuses
+//! them (for profiling the reader on the same file again);
+//! `FAULTLINE_TXN_BENCH_RUNS=1` times one run instead of 3.
 
 use faultline_checkers::txn::{self, ConsistencyModel, TxnWorkload};
 use rand::{Rng, SeedableRng};
@@ -207,8 +210,13 @@ fn main() {
         .filter_map(|a| a.parse().ok())
         .collect();
     let sizes = if args.is_empty() { vec![100_000] } else { args };
-    let runs = 3;
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    let runs = std::env::var("FAULTLINE_TXN_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let keep = std::env::var_os("FAULTLINE_TXN_BENCH_DIR").map(std::path::PathBuf::from);
+    let dir = keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
     println!(
         "| txns | workload | max writes/key | history | file (MB) | model | read median (s) | check median (s) | total median (s) | CPU (s) | edges | anomaly types | peak RSS (MB) |"
     );
@@ -231,8 +239,8 @@ fn main() {
             if only.as_ref().is_some_and(|o| !o.contains(&case)) {
                 continue;
             }
-            let path = dir.path().join("history.jsonl");
-            {
+            let path = dir.join(format!("history-{n}-{case}.jsonl"));
+            if keep.is_none() || !path.exists() {
                 let mut out = BufWriter::new(File::create(&path).expect("create the history"));
                 generate(&mut out, n, w, db, max_writes, 42).expect("write the history");
                 out.flush().expect("write the history");

@@ -166,3 +166,87 @@ fn bad_txns_and_models_are_clear_errors() {
     assert_eq!(out.status.code(), Some(254), "{}", text(&out));
     assert!(text(&out).contains("strict-serializable"), "{}", text(&out));
 }
+
+/// `check FILE.jsonl --workload W` reads the file straight into txns, never
+/// into a History; it must say exactly what the History path says (the
+/// same lines in a `.txt` file, whose txns are read from a History), and
+/// warn about a truncated last line.
+#[test]
+fn a_streamed_check_says_what_the_history_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lines = jsonl(&[
+        (0, "invoke", json!([["append", "x", 1], ["r", "y", null]])),
+        (1, "invoke", json!([["append", "y", 1], ["r", "x", null]])),
+        (0, "ok", json!([["append", "x", 1], ["r", "y", [1]]])),
+        (1, "ok", json!([["append", "y", 1], ["r", "x", [1]]])),
+        (2, "invoke", json!([["r", "x", null]])),
+        (2, "info", Value::Null),
+        (3, "invoke", json!([["append", "x", 2]])),
+    ]);
+    lines += r#"{"index":7,"type":"inv"#;
+    let streamed = tmp.path().join("h.jsonl");
+    let whole = tmp.path().join("h.txt");
+    std::fs::write(&streamed, &lines).unwrap();
+    std::fs::write(&whole, &lines).unwrap();
+    let run = |p: &std::path::Path, json: bool| {
+        let mut args = vec!["check", p.to_str().unwrap(), "--workload", "list-append"];
+        if json {
+            args.push("--json");
+        }
+        let out = faultline(&args, tmp.path());
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        out
+    };
+    let (a, b) = (run(&streamed, true), run(&whole, true));
+    let a: Value = serde_json::from_slice(&a.stdout).unwrap();
+    let b: Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(a["checks"], b["checks"]);
+    assert_eq!(a["stats"], b["stats"]);
+    assert_eq!(a["stats"]["open"], 1, "{a}");
+    let words = text(&run(&streamed, false));
+    assert!(
+        words.contains("h.jsonl (jsonl, 4 client operations)"),
+        "{words}"
+    );
+    assert!(
+        words.contains("h.jsonl:8: ignoring truncated last line"),
+        "{words}"
+    );
+    assert_eq!(words.matches("truncated").count(), 1, "{words}");
+}
+
+/// A bare bank history checks with `--workload bank`, and is recognised by
+/// its transfers without it; an unknown workload is a clear error.
+#[test]
+fn a_bank_history_checks_with_workload_bank() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bank = |total_read: i64| {
+        jsonl(&[
+            (0, "invoke", json!([["w", 0, 10], ["w", 1, 10]])),
+            (0, "ok", json!([["w", 0, 10], ["w", 1, 10]])),
+            (1, "invoke", json!([["incr", 0, -3], ["incr", 1, 3]])),
+            (1, "ok", json!([["incr", 0, -3], ["incr", 1, 3]])),
+            (2, "invoke", json!([["r", 0, null], ["r", 1, null]])),
+            (2, "ok", json!([["r", 0, 7], ["r", 1, total_read - 7]])),
+        ])
+    };
+    let good = tmp.path().join("good.jsonl");
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(&good, bank(20)).unwrap();
+    std::fs::write(&bad, bank(23)).unwrap();
+    let (g, b) = (good.to_str().unwrap(), bad.to_str().unwrap());
+    let out = faultline(&["check", g, "--workload", "bank"], tmp.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for args in [vec!["check", b, "--workload", "bank"], vec!["check", b]] {
+        let out = faultline(&args, tmp.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("bank"), "{}", text(&out));
+    }
+    let out = faultline(&["check", g, "--workload", "banks"], tmp.path());
+    assert_eq!(out.status.code(), Some(254), "{}", text(&out));
+    assert!(
+        text(&out).contains("list-append, rw-register, bank"),
+        "{}",
+        text(&out)
+    );
+}

@@ -142,11 +142,18 @@ pub struct ReadOutcome {
 
 /// Reads the history in `path`, in `format` or the format the file looks like.
 pub fn read_any(path: &Path, format: Option<Format>) -> Result<ReadOutcome, ImportError> {
+    let format = format_of(path, format)?;
+    read_as(path, format)
+}
+
+/// The format of the file at `path`: `format` if given, else told from its
+/// name and first lines.
+pub fn format_of(path: &Path, format: Option<Format>) -> Result<Format, ImportError> {
     let io_error = |source| ImportError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let format = match format {
+    Ok(match format {
         Some(f) => f,
         None => {
             // The name or the first lines tell the format.
@@ -165,7 +172,10 @@ pub fn read_any(path: &Path, format: Option<Format>) -> Result<ReadOutcome, Impo
                 }
             }
         }
-    };
+    })
+}
+
+fn read_as(path: &Path, format: Format) -> Result<ReadOutcome, ImportError> {
     let (history, warnings) = match format {
         Format::Jsonl => {
             // Streamed: faultline's own histories can be millions of lines.

@@ -8,6 +8,8 @@
 //! [`History`] ([`parse`]) or straight from its JSON lines (jsonl.rs), into
 //! the compact form of [`Txns`].
 
+use super::jsonl::RawValue;
+use super::scan;
 use crate::history::{History, OpType, Process};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -143,12 +145,25 @@ pub(super) struct Builder {
     open: FxHashMap<Process, usize>,
     /// A list being read, before it is stored.
     pub(super) scratch: Vec<i64>,
+    /// Per key, its shared list as text, so a read given as text (jsonl.rs)
+    /// is matched against it without parsing its integers.
+    texts: Vec<SharedText>,
+    ends: Vec<u32>,
+}
+
+/// A text of a key's shared list: the elements between the brackets, and
+/// where each ends in `text`. Always parses to exactly the shared list.
+#[derive(Default)]
+struct SharedText {
+    text: Vec<u8>,
+    ends: Vec<u32>,
 }
 
 impl Builder {
     fn fresh(&mut self, name: String) -> Key {
         self.out.keys.push(name);
         self.out.shared.push(Vec::new());
+        self.texts.push(SharedText::default());
         (self.out.keys.len() - 1) as Key
     }
 
@@ -179,6 +194,15 @@ impl Builder {
         if r[..common] == shared[..common] {
             if r.len() > shared.len() {
                 shared.extend_from_slice(&r[common..]);
+                // Keep the text in step: the new elements, written plainly.
+                let t = &mut self.texts[k as usize];
+                for v in &r[common..] {
+                    if !t.text.is_empty() {
+                        t.text.push(b',');
+                    }
+                    t.text.extend_from_slice(v.to_string().as_bytes());
+                    t.ends.push(t.text.len() as u32);
+                }
             }
             return Ok(List { start: SHARED, len });
         }
@@ -188,6 +212,56 @@ impl Builder {
             .ok_or("more than 2^32 list elements in reads that disagree")?;
         self.out.other.extend_from_slice(r);
         Ok(List { start, len })
+    }
+
+    /// Stores a read of `k` given as the text between its brackets. Most
+    /// reads repeat a prefix of the key's longest read, or extend it: their
+    /// text is compared with that read's, and only new elements are parsed.
+    fn store_list_text(&mut self, k: Key, text: &[u8]) -> Result<List, String> {
+        let t = &mut self.texts[k as usize];
+        let n = text.len();
+        if text.trim_ascii().is_empty() {
+            return Ok(List {
+                start: SHARED,
+                len: 0,
+            });
+        }
+        // A prefix: equal text that ends where an element ends.
+        if t.text.starts_with(text) && t.text.get(n).is_none_or(|&c| c == b',') {
+            let len = t.ends.partition_point(|&e| e as usize <= n) as u32;
+            return Ok(List { start: SHARED, len });
+        }
+        // An extension: the shared text, a comma, and new elements.
+        if !t.text.is_empty() && text.starts_with(&t.text) && text[t.text.len()] == b',' {
+            let from = t.text.len() + 1;
+            self.ends.clear();
+            let shared = &mut self.out.shared[k as usize];
+            let had = shared.len();
+            if scan::list(&text[from..], shared, &mut self.ends).is_some() {
+                t.ends.extend(self.ends.iter().map(|e| e + from as u32));
+                t.text.extend_from_slice(&text[t.text.len()..]);
+                let len =
+                    u32::try_from(shared.len()).map_err(|_| "a list of 2^32 elements or more")?;
+                return Ok(List { start: SHARED, len });
+            }
+            shared.truncate(had);
+        }
+        // Anything else (another order, other spacing, or not plain
+        // integers): parsed whole, and compared by value.
+        self.scratch.clear();
+        self.ends.clear();
+        if scan::list(text, &mut self.scratch, &mut self.ends).is_none() {
+            let mut whole = Vec::with_capacity(n + 2);
+            whole.push(b'[');
+            whole.extend_from_slice(text);
+            whole.push(b']');
+            match serde_json::from_slice::<RawValue>(&whole) {
+                Ok(RawValue::List(l)) => self.scratch = l,
+                Ok(_) => return Err("list elements must be integers".into()),
+                Err(e) => return Err(format!("a malformed list: {e}")),
+            }
+        }
+        self.store_list(k)
     }
 
     pub(super) fn mops_len(&self) -> usize {
@@ -345,12 +419,14 @@ fn parse_mop(
 }
 
 /// A micro-op's value as read, before it is checked against its `f`. A
-/// list's elements are in `Builder::scratch`.
+/// list's elements are in `Builder::scratch`, or still text.
 #[derive(Clone, Copy)]
-pub(super) enum Raw {
+pub(super) enum Raw<'a> {
     Null,
     Int(i64),
     List,
+    /// A list: the text between its brackets.
+    ListText(&'a [u8]),
     Other,
 }
 
@@ -358,11 +434,11 @@ pub(super) fn mop(
     workload: TxnWorkload,
     f: &str,
     key: Key,
-    value: Raw,
+    value: Raw<'_>,
     known: bool,
     b: &mut Builder,
 ) -> Result<Mop, String> {
-    let int = |v: Raw| match v {
+    let int = |v: Raw<'_>| match v {
         Raw::Int(i) => Ok(i),
         _ => Err("values must be integers".to_string()),
     };
@@ -377,6 +453,7 @@ pub(super) fn mop(
                     Some(b.store_list(key)?)
                 }
                 Raw::List => Some(b.store_list(key)?),
+                Raw::ListText(t) => Some(b.store_list_text(key, t)?),
                 _ => return Err("a list read returns null or a list".into()),
             },
         ),

@@ -11,63 +11,93 @@
 use super::history::{mop, Builder, Raw, TxnWorkload, Txns};
 use super::scan;
 use crate::history::{OpType, Process};
+use crate::stats::{RunStats, Tally};
 use rayon::prelude::*;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
-/// Lines parsed together, on all cores.
-const BATCH: usize = 4096;
+/// Bytes read at a time (more if one line is longer), cut at line ends into
+/// 32 pieces that are parsed on all cores; then the lines are fed into the
+/// txns in order, on one core. Read, not mapped: a mapped file's pages
+/// count in the RSS, and a big history would double the memory used.
+const BLOCK: usize = 32 << 20;
 
 /// Txns read from a file, with warnings about it.
 pub struct TxnsRead {
     pub txns: Txns,
     pub warnings: Vec<String>,
+    /// The counts a History's [`RunStats::of`] gives, tallied on the way.
+    pub stats: RunStats,
 }
 
 /// Reads the txns of a jsonl history from `source` (`path` names it in messages).
 pub fn read(source: impl Read, path: &Path, workload: TxnWorkload) -> Result<TxnsRead, String> {
-    let mut input = BufReader::with_capacity(1 << 20, source);
+    read_blocks(source, path, workload, BLOCK)
+}
+
+/// [`read`], `block` bytes at a time.
+pub(super) fn read_blocks(
+    mut source: impl Read,
+    path: &Path,
+    workload: TxnWorkload,
+    block: usize,
+) -> Result<TxnsRead, String> {
+    let piece = (block / 32).max(1);
     let mut b = Builder::default();
-    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
+    let mut tally = Tally::default();
+    let mut buf: Vec<u8> = Vec::new();
     let mut line_no = 0usize;
     // A bad line held back until we know whether it was the last one.
     let mut pending: Option<(usize, String, bool)> = None;
     let at = |line: usize, e: String| format!("{}:{line}: {e}", path.display());
-    loop {
-        let mut n = 0;
-        while n < BATCH {
-            if batch.len() == n {
-                batch.push(Vec::new());
+    let mut eof = false;
+    while !eof {
+        let want = block.max(buf.len() * 2) - buf.len();
+        let got = source
+            .by_ref()
+            .take(want as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        eof = got < want;
+        // Whole lines only, but for the last one.
+        let end = if eof {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None => continue,
             }
-            batch[n].clear();
-            let got = input
-                .read_until(b'\n', &mut batch[n])
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if got == 0 {
-                break;
+        };
+        let pieces: Vec<Piece<'_>> = cut(&buf[..end], piece)
+            .par_iter()
+            .map(|p| parse_piece(p))
+            .collect();
+        for piece in pieces {
+            let mut mops = piece.mops;
+            for entry in piece.entries {
+                let no = line_no + entry.line as usize;
+                if let Some((l, e, _)) = pending.take() {
+                    return Err(at(l, e));
+                }
+                match entry.parsed {
+                    Ok(line) => {
+                        tally.add(line.kind, line.process, line.time, &line.f);
+                        feed(&mut b, line, &mut mops, workload).map_err(|e| at(no, e))?
+                    }
+                    Err((e, whole)) => pending = Some((no, e, whole)),
+                }
             }
-            n += 1;
+            // Empty lines after a bad one: it was not the last.
+            if let Some((l, e, _)) = pending.as_ref().filter(|p| p.0 < line_no + piece.lines) {
+                return Err(at(*l, e.clone()));
+            }
+            line_no += piece.lines;
         }
-        if n == 0 {
-            break;
-        }
-        let parsed: Vec<Result<Option<Line<'_>>, String>> =
-            batch[..n].par_iter().map(|t| parse_line(t)).collect();
-        for (i, p) in parsed.into_iter().enumerate() {
-            line_no += 1;
-            if let Some((l, e, _)) = pending.take() {
-                return Err(at(l, e));
-            }
-            match p {
-                Ok(None) => {}
-                Ok(Some(line)) => feed(&mut b, line, workload).map_err(|e| at(line_no, e))?,
-                Err(e) => pending = Some((line_no, e, batch[i].trim_ascii_end().ends_with(b"}"))),
-            }
-        }
+        buf.drain(..end);
     }
     let mut warnings = Vec::new();
     if let Some((l, e, whole)) = pending {
@@ -82,6 +112,7 @@ pub fn read(source: impl Read, path: &Path, workload: TxnWorkload) -> Result<Txn
     Ok(TxnsRead {
         txns: b.finish()?,
         warnings,
+        stats: tally.finish(),
     })
 }
 
@@ -91,30 +122,97 @@ pub fn read_file(path: &Path, workload: TxnWorkload) -> Result<TxnsRead, String>
     read(file, path, workload)
 }
 
-fn parse_line(text: &[u8]) -> Result<Option<Line<'_>>, String> {
-    let text = text.trim_ascii();
-    if text.is_empty() {
-        return Ok(None);
+/// `text` cut after newlines into pieces of about `size` bytes.
+fn cut(text: &[u8], size: usize) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(text.len() / size + 1);
+    let mut rest = text;
+    while rest.len() > size {
+        let Some(i) = memchr::memchr(b'\n', &rest[size..]) else {
+            break;
+        };
+        let (piece, tail) = rest.split_at(size + i + 1);
+        out.push(piece);
+        rest = tail;
     }
-    if let Some(l) = scan::line(text) {
-        return Ok(Some(Line {
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+/// The lines of one piece, parsed.
+struct Piece<'a> {
+    entries: Vec<Entry<'a>>,
+    /// Every line's micro-ops; a line holds a range of them.
+    mops: Vec<RawMop<'a>>,
+    /// Lines in the piece, empty ones included.
+    lines: usize,
+}
+
+struct Entry<'a> {
+    /// Its line number, counted from 1 in the piece.
+    line: u32,
+    /// The line, or what is wrong with it and whether it looks whole.
+    parsed: Result<Line<'a>, (String, bool)>,
+}
+
+fn parse_piece(text: &[u8]) -> Piece<'_> {
+    let mut p = Piece {
+        entries: Vec::with_capacity(text.len() / 256 + 1),
+        mops: Vec::with_capacity(text.len() / 128 + 1),
+        lines: 0,
+    };
+    let mut from = 0;
+    while from < text.len() {
+        let end = memchr::memchr(b'\n', &text[from..]).map_or(text.len(), |i| from + i);
+        let raw = &text[from..end];
+        from = end + 1;
+        p.lines += 1;
+        let line = raw.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        let parsed = parse_line(line, &mut p.mops).map_err(|e| (e, line.ends_with(b"}")));
+        p.entries.push(Entry {
+            line: p.lines as u32,
+            parsed,
+        });
+    }
+    p
+}
+
+/// One line: by the fast scanner when it has the plain shape, by serde
+/// (which names what is wrong) otherwise. Its micro-ops go onto `mops`.
+fn parse_line<'a>(text: &'a [u8], mops: &mut Vec<RawMop<'a>>) -> Result<Line<'a>, String> {
+    let had = mops.len();
+    if let Some(l) = scan::line(text, mops) {
+        return Ok(Line {
             index: l.index,
+            time: l.time,
             kind: l.kind,
             process: l.process,
             f: Cow::Borrowed(l.f),
-            value: l.value.map_or(TxnValue::Null, TxnValue::Mops),
-        }));
+            value: l
+                .value
+                .map_or(TxnValue::Null, |(a, z)| TxnValue::Range(a, z)),
+        });
     }
-    // Anything else: serde reads it, and says what is wrong with it.
-    serde_json::from_slice(text)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    mops.truncate(had);
+    let mut line: Line<'a> = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    if let TxnValue::Mops(list) = &mut line.value {
+        let from = mops.len() as u32;
+        mops.append(list);
+        line.value = TxnValue::Range(from, mops.len() as u32);
+    }
+    Ok(line)
 }
 
 /// One line, with only what the txn checker needs.
 #[derive(Deserialize)]
 struct Line<'a> {
     index: u64,
+    #[serde(default)]
+    time: u64,
     #[serde(rename = "type")]
     kind: OpType,
     process: Process,
@@ -129,7 +227,10 @@ struct Line<'a> {
 enum TxnValue<'a> {
     #[default]
     Null,
+    /// As serde reads them.
     Mops(Vec<RawMop<'a>>),
+    /// Moved into the piece's micro-ops: this range of them.
+    Range(u32, u32),
     Other(&'static str),
 }
 
@@ -137,7 +238,7 @@ enum TxnValue<'a> {
 pub(super) struct RawMop<'a> {
     pub f: Cow<'a, str>,
     pub key: RawKey<'a>,
-    pub value: RawValue,
+    pub value: RawValue<'a>,
 }
 
 pub(super) enum RawKey<'a> {
@@ -145,16 +246,23 @@ pub(super) enum RawKey<'a> {
     Int(i64),
 }
 
-pub(super) enum RawValue {
+pub(super) enum RawValue<'a> {
     Null,
     Int(i64),
     List(Vec<i64>),
+    /// A list as the text between its brackets, unparsed (scan.rs).
+    Text(&'a [u8]),
     /// A list holding something other than integers.
     BadList,
     Other,
 }
 
-fn feed(b: &mut Builder, line: Line<'_>, workload: TxnWorkload) -> Result<(), String> {
+fn feed<'a>(
+    b: &mut Builder,
+    line: Line<'a>,
+    all: &mut [RawMop<'a>],
+    workload: TxnWorkload,
+) -> Result<(), String> {
     if line.process == Process::Nemesis {
         return Ok(());
     }
@@ -176,9 +284,9 @@ fn feed(b: &mut Builder, line: Line<'_>, workload: TxnWorkload) -> Result<(), St
         }
         (Some(at), true)
     };
-    let mops = match line.value {
-        TxnValue::Mops(m) => m,
-        TxnValue::Null => Vec::new(),
+    let mops: &mut [RawMop<'a>] = match line.value {
+        TxnValue::Range(a, z) => &mut all[a as usize..z as usize],
+        TxnValue::Null | TxnValue::Mops(_) => &mut [],
         TxnValue::Other(what) => {
             return Err(format!(
                 "op {index}: a txn's value must be a list of micro-ops, found {what}"
@@ -186,16 +294,17 @@ fn feed(b: &mut Builder, line: Line<'_>, workload: TxnWorkload) -> Result<(), St
         }
     };
     let from = b.mops_len();
-    for (i, m) in mops.into_iter().enumerate() {
+    for (i, m) in mops.iter_mut().enumerate() {
         let key = match &m.key {
             RawKey::Text(s) => b.key_text(s),
             RawKey::Int(k) => b.key_int(*k),
         };
-        let raw = match m.value {
+        let raw = match &mut m.value {
             RawValue::Null => Raw::Null,
-            RawValue::Int(v) => Raw::Int(v),
-            RawValue::List(mut l) => {
-                std::mem::swap(&mut b.scratch, &mut l);
+            RawValue::Int(v) => Raw::Int(*v),
+            RawValue::Text(t) => Raw::ListText(t),
+            RawValue::List(l) => {
+                std::mem::swap(&mut b.scratch, l);
                 Raw::List
             }
             RawValue::BadList => {
@@ -280,7 +389,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawMop<'a> {
                 let short = || de::Error::custom("a micro-op is [f, key, value]");
                 let f: Cow<'a, str> = s.next_element()?.ok_or_else(short)?;
                 let key: RawKey<'a> = s.next_element()?.ok_or_else(short)?;
-                let value: RawValue = s.next_element()?.ok_or_else(short)?;
+                let value: RawValue<'a> = s.next_element()?.ok_or_else(short)?;
                 if s.next_element::<Ignore>()?.is_some() {
                     return Err(short());
                 }
@@ -318,11 +427,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawKey<'a> {
     }
 }
 
-impl<'de> Deserialize<'de> for RawValue {
+impl<'de, 'a> Deserialize<'de> for RawValue<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawValue;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de, 'a> Visitor<'de> for V<'a> {
+            type Value = RawValue<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("null, an integer or a list of integers")
             }
@@ -362,7 +471,7 @@ impl<'de> Deserialize<'de> for RawValue {
                 Ok(RawValue::List(out))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 

@@ -71,16 +71,28 @@ pub fn check(
     check_txns(&history::parse(history, workload)?, workload, opts)
 }
 
+/// What [`check_file`] found, and what it read.
+pub struct FileCheck {
+    pub result: CheckResult,
+    /// The reader's warnings (a truncated last line).
+    pub warnings: Vec<String>,
+    /// The history's op counts, as [`crate::RunStats::of`] would give.
+    pub stats: crate::RunStats,
+}
+
 /// Checks a `history.jsonl` file, read straight into txns (no
 /// [`crate::History`] in memory: the way to check millions of txns).
-/// Returns the result and the reader's warnings.
 pub fn check_file(
     path: &std::path::Path,
     workload: TxnWorkload,
     opts: &Options,
-) -> Result<(CheckResult, Vec<String>), String> {
+) -> Result<FileCheck, String> {
     let read = jsonl::read_file(path, workload)?;
-    Ok((check_txns(&read.txns, workload, opts)?, read.warnings))
+    Ok(FileCheck {
+        result: check_txns(&read.txns, workload, opts)?,
+        warnings: read.warnings,
+        stats: read.stats,
+    })
 }
 
 /// Checks txns already read.
