@@ -10,6 +10,7 @@ pub mod jsonl;
 pub mod linearizability;
 pub mod load_spread;
 pub mod lock;
+mod lock_fenced;
 pub mod models;
 pub mod named;
 pub mod pairs;

@@ -11,9 +11,14 @@
 //! such intervals overlap both thought they held the lock: mutual exclusion
 //! was broken. Fencing: an acquire that returned before another was sent must
 //! have the smaller token, and no token is granted twice.
+//!
+//! Fenced holders (completions with `"fenced": true`) rely on the resource
+//! checking their token, not on their lease: two fenced holds may overlap,
+//! and their writes are judged instead (`lock_fenced`).
 
 use crate::evidence::{HoldView, LockEvidence, Overlap, TokenAnomaly, TokenAt};
 use crate::history::{History, Op};
+use crate::lock_fenced::{self, Fenced};
 use crate::pairs::pairs;
 use crate::verdict::{CheckResult, Verdict};
 use serde_json::Value;
@@ -34,6 +39,8 @@ struct Hold {
     end: u64,
     /// Index of the acquire or renew op that began it.
     from_op: u64,
+    /// The holder fences its work: it does not rely on the hold.
+    fenced: bool,
 }
 
 pub fn check(history: &History) -> Result<CheckResult, String> {
@@ -43,6 +50,7 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
     let mut latest: HashMap<(String, i64), usize> = HashMap::new();
     let mut grants: Vec<Grant> = Vec::new();
     let mut token_anomalies: Vec<TokenAnomaly> = Vec::new();
+    let mut fenced: Vec<Fenced> = Vec::new();
 
     for pair in &ops {
         let inv = pair.invoke;
@@ -55,6 +63,18 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
                 let token = int_field(done, "token")?;
                 let lease = lease_ns(done, inv)?;
                 let holder = holder_of(inv);
+                let is_fenced = fenced_op(done);
+                if is_fenced {
+                    fenced.push(Fenced {
+                        key: key.clone(),
+                        token,
+                        sent: inv.time,
+                        done: done.time,
+                        op: done.index,
+                        write: false,
+                        rev: None,
+                    });
+                }
                 grants.push(Grant {
                     key: key.clone(),
                     token,
@@ -69,6 +89,7 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
                     start: done.time,
                     end: inv.time.saturating_add(lease),
                     from_op: inv.index,
+                    fenced: is_fenced,
                 });
             }
             "renew" => {
@@ -86,6 +107,17 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
                                     got,
                                 });
                             }
+                        }
+                        if fenced_op(done) {
+                            fenced.push(Fenced {
+                                key: key.clone(),
+                                token,
+                                sent: inv.time,
+                                done: done.time,
+                                op: done.index,
+                                write: true,
+                                rev: done.value.get("rev").and_then(Value::as_i64),
+                            });
                         }
                         let end = inv.time.saturating_add(lease_ns(done, inv)?);
                         if inv.time <= holds[at].end {
@@ -124,6 +156,8 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
     }
 
     token_anomalies.extend(fencing_anomalies(&mut grants));
+    token_anomalies.extend(lock_fenced::anomalies(&fenced));
+    let fenced_writes = fenced.iter().filter(|f| f.write).count();
     let overlaps = overlaps(&holds);
     let untimed = holds.len() > 1 && history.ops.iter().all(|o| o.time == 0);
 
@@ -135,6 +169,11 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
         Verdict::Valid
     };
     let summary = match verdict {
+        Verdict::Valid if fenced_writes > 0 => format!(
+            "{} grants, {} fenced writes: no stale token was accepted and tokens rose",
+            grants.len(),
+            fenced_writes
+        ),
         Verdict::Valid => format!(
             "{} grants, {} lease stretches: no two holders overlapped and tokens rose",
             grants.len(),
@@ -171,6 +210,8 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
         TokenAnomaly::RenewChangedToken { op, .. } => *op,
         TokenAnomaly::TokenGrantedTwice { ops, .. } => ops[1],
         TokenAnomaly::TokenNotRising { later, .. } => later.op,
+        TokenAnomaly::StaleTokenAccepted { write, .. } => write.op,
+        TokenAnomaly::TokenOrderBroken { applied_later, .. } => applied_later.op,
     }));
     let evidence = LockEvidence {
         grants: grants.len(),
@@ -254,7 +295,8 @@ fn fencing_anomalies(grants: &mut [Grant]) -> Vec<TokenAnomaly> {
     out
 }
 
-/// Pairs of holds by different holders of one key whose times overlap.
+/// Pairs of holds by different holders of one key whose times overlap
+/// (two fenced holds may: their writes are judged instead).
 fn overlaps(holds: &[Hold]) -> Vec<(Hold, Hold)> {
     let mut sorted: Vec<&Hold> = holds.iter().filter(|h| h.start < h.end).collect();
     sorted.sort_by_key(|h| (h.key.clone(), h.start));
@@ -263,7 +305,7 @@ fn overlaps(holds: &[Hold]) -> Vec<(Hold, Hold)> {
     for h in sorted {
         active.retain(|a| a.key == h.key && a.end > h.start);
         for a in &active {
-            if a.holder != h.holder {
+            if a.holder != h.holder && !(a.fenced && h.fenced) {
                 out.push(((*a).clone(), h.clone()));
             }
         }
@@ -280,6 +322,11 @@ fn hold_view(h: &Hold) -> HoldView {
         end_ns: h.end,
         op: h.from_op,
     }
+}
+
+/// The completion says its holder fences its work with the token.
+fn fenced_op(done: &Op) -> bool {
+    done.value.get("fenced") == Some(&Value::Bool(true))
 }
 
 fn holder_of(inv: &Op) -> String {
@@ -424,6 +471,95 @@ mod tests {
         ]);
         let r = check(&history(&rows)).unwrap();
         assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary);
+    }
+
+    fn fenced(t: i64) -> Value {
+        json!({"token": t, "lease_ms": 100, "fenced": true})
+    }
+
+    fn fenced_write(t: i64, rev: i64) -> Value {
+        json!({"token": t, "lease_ms": 100, "fenced": true, "rev": rev})
+    }
+
+    /// c1 (token 1) sends a fenced write at 20; c2 is granted token 2 at 30.
+    fn fenced_handover(write_done_ms: u64) -> Vec<(u64, OpType, &'static str, Value, u64)> {
+        vec![
+            (1, Invoke, "acquire", acq("c1"), 0),
+            (1, Done, "acquire", fenced(1), 5),
+            (2, Invoke, "acquire", acq("c2"), 10),
+            (1, Invoke, "renew", json!({"holder": "c1", "token": 1}), 20),
+            (2, Done, "acquire", fenced(2), 30),
+            (1, Done, "renew", fenced_write(1, 7), write_done_ms),
+        ]
+    }
+
+    #[test]
+    fn fenced_holds_may_overlap_while_their_writes_stay_in_token_order() {
+        // The holds overlap (c1's lease runs to 120), and c1's write was
+        // sent before c2's grant: the resource may have applied it first.
+        let r = check(&history(&fenced_handover(35))).unwrap();
+        assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary);
+        assert!(r.summary.contains("1 fenced writes"), "{}", r.summary);
+        // The same holds without fencing overlap.
+        let plain: Vec<_> = fenced_handover(35)
+            .into_iter()
+            .map(|(p, k, f, v, ms)| {
+                let mut v = v;
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("fenced");
+                }
+                (p, k, f, v, ms)
+            })
+            .collect();
+        assert_eq!(check(&history(&plain)).unwrap().verdict, Verdict::Invalid);
+    }
+
+    #[test]
+    fn a_fenced_write_sent_after_a_newer_grant_is_stale() {
+        let mut rows = fenced_handover(35);
+        rows.extend([
+            (1, Invoke, "renew", json!({"holder": "c1", "token": 1}), 40),
+            (1, Done, "renew", fenced_write(1, 9), 45),
+        ]);
+        let r = check(&history(&rows)).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert_eq!(
+            ev(&r).token_anomalies,
+            vec![TokenAnomaly::StaleTokenAccepted {
+                key: "l".into(),
+                write: TokenAt { op: 7, token: 1 },
+                newer: TokenAt { op: 4, token: 2 },
+            }]
+        );
+        assert_eq!(r.blamed, vec![6], "the stale write's invocation");
+    }
+
+    #[test]
+    fn fenced_writes_out_of_token_order_in_the_resource_are_invalid() {
+        // c2 writes at revision 8; c1's write, sent before c2's grant, lands
+        // at revision 9: after the newer holder's.
+        let mut rows = fenced_handover(60);
+        rows.splice(
+            5..5,
+            [
+                (2, Invoke, "renew", json!({"holder": "c2", "token": 2}), 40),
+                (2, Done, "renew", fenced_write(2, 8), 45),
+            ],
+        );
+        rows.last_mut().unwrap().3 = fenced_write(1, 9);
+        let r = check(&history(&rows)).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary);
+        assert!(matches!(
+            ev(&r).token_anomalies[..],
+            [TokenAnomaly::TokenOrderBroken { ref applied_later, .. }] if applied_later.token == 1
+        ));
+    }
+
+    #[test]
+    fn a_fenced_hold_and_an_unfenced_one_must_not_overlap() {
+        let mut rows = fenced_handover(35);
+        rows[4].3 = tok(2);
+        assert_eq!(check(&history(&rows)).unwrap().verdict, Verdict::Invalid);
     }
 
     #[test]

@@ -59,6 +59,13 @@ fn attr(ino: u64, md: &fs::Metadata) -> FileAttr {
     }
 }
 
+/// The server runs as root, so what it creates is root's: like a kernel
+/// filesystem, hand a new node to the process that made it (PostgreSQL's
+/// initdb runs as `postgres` and makes directories of mode 700 it must enter).
+fn give_to_maker(req: &Request, abs: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(abs, Some(req.uid()), Some(req.gid()))
+}
+
 fn cpath(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).expect("paths have no NUL")
 }
@@ -69,12 +76,23 @@ impl DiskFs {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Looks up a freshly made `name` in `parent`, logs its creation and replies.
-    fn created_entry(&self, st: &mut State, parent: u64, name: &OsStr, reply: ReplyEntry) {
+    /// Gives a freshly made `name` in `parent` to its maker (None: a hard
+    /// link, an old inode), looks it up, logs its creation and replies.
+    fn created_entry(
+        &self,
+        maker: Option<&Request>,
+        st: &mut State,
+        parent: u64,
+        name: &OsStr,
+        reply: ReplyEntry,
+    ) {
         let rel = match st.child(parent, name) {
             Ok(r) => r,
             Err(e) => return reply.error(Errno::from_i32(e)),
         };
+        if let Some(Err(e)) = maker.map(|req| give_to_maker(req, &st.abs(&rel))) {
+            return reply.error(err(&e));
+        }
         match st.remember(&rel) {
             Ok((ino, md)) => {
                 st.log_created(parent, name, ino);
@@ -209,7 +227,7 @@ impl Filesystem for DiskFs {
 
     fn mknod(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -228,12 +246,12 @@ impl Filesystem for DiskFs {
         if rc != 0 {
             return reply.error(err(&std::io::Error::last_os_error()));
         }
-        self.created_entry(&mut st, parent.0, name, reply);
+        self.created_entry(Some(req), &mut st, parent.0, name, reply);
     }
 
     fn mkdir(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -251,7 +269,7 @@ impl Filesystem for DiskFs {
         if let Err(e) = res {
             return reply.error(err(&e));
         }
-        self.created_entry(&mut st, parent.0, name, reply);
+        self.created_entry(Some(req), &mut st, parent.0, name, reply);
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -270,7 +288,7 @@ impl Filesystem for DiskFs {
 
     fn symlink(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         link_name: &OsStr,
         target: &Path,
@@ -284,7 +302,7 @@ impl Filesystem for DiskFs {
         if let Err(e) = std::os::unix::fs::symlink(target, st.abs(&rel)) {
             return reply.error(err(&e));
         }
-        self.created_entry(&mut st, parent.0, link_name, reply);
+        self.created_entry(Some(req), &mut st, parent.0, link_name, reply);
     }
 
     fn rename(
@@ -326,7 +344,7 @@ impl Filesystem for DiskFs {
         if let Err(e) = fs::hard_link(st.abs(&src), st.abs(&dst)) {
             return reply.error(err(&e));
         }
-        self.created_entry(&mut st, newparent.0, newname, reply);
+        self.created_entry(None, &mut st, newparent.0, newname, reply);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -558,7 +576,7 @@ impl Filesystem for DiskFs {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -586,6 +604,11 @@ impl Filesystem for DiskFs {
             Ok(f) => f,
             Err(e) => return reply.error(err(&e)),
         };
+        if !existed {
+            if let Err(e) = give_to_maker(req, &abs) {
+                return reply.error(err(&e));
+            }
+        }
         let (ino, md) = match st.remember(&rel) {
             Ok(x) => x,
             Err(e) => return reply.error(Errno::from_i32(e)),

@@ -25,8 +25,11 @@ the holder relies on holding the lock. That is until its lease deadline,
 and, without fencing, at least until its write was answered: a write sent
 while the lease was live may be applied at any moment until its answer, by
 which time the lease may have expired and another client hold the lock. With
-fencing, etcd applies the write only while the lock is held, so a late answer
-does not stretch the hold.
+fencing, the holder relies on etcd's check instead: its completions say
+`"fenced": true`, and a write's carries `rev`, the revision it made, so the
+checker judges the writes (no write with an older token after a newer grant
+or write) and not the lease, which etcd 3.4 can revoke while it is being kept
+alive (README).
 
 FAULTLINE_NODE is the node this worker talks to; FAULTLINE_PARAM_FENCING is
 `on` or `off` (--set fencing=...).
@@ -178,7 +181,10 @@ class Client:
             self.drop()
             raise
         until = self.session.live_until() or time.monotonic()
-        return {"type": "ok", "value": {"token": self.token, "lease_ms": held_ms(start, until)}}
+        value = {"token": self.token, "lease_ms": held_ms(start, until)}
+        if FENCING:
+            value["fenced"] = True
+        return {"type": "ok", "value": value}
 
     def renew(self, op, start):
         if self.token is None or op["value"].get("token") != self.token:
@@ -195,12 +201,17 @@ class Client:
             if not data.get("succeeded", False):
                 self.drop()
                 return {"type": "fail", "error": "lease-lost"}
-        else:
-            self.gw.call("/v3/kv/txn", {"success": [put]})
+            # Fenced: etcd applied the write while the lock key was ours. The
+            # checker judges the writes (in etcd's order: the revision this
+            # txn made), not the lease, which etcd 3.4 can revoke early
+            # (README: the demoted leader's revokes).
+            until = self.session.live_until() or time.monotonic()
+            return {"type": "ok", "value": {"token": self.token, "fenced": True,
+                                            "rev": int(data["header"]["revision"]),
+                                            "lease_ms": held_ms(start, until)}}
+        self.gw.call("/v3/kv/txn", {"success": [put]})
         answered = time.monotonic()
-        until = self.session.live_until() or answered
-        if not FENCING:
-            until = max(until, answered)
+        until = max(self.session.live_until() or answered, answered)
         return {"type": "ok", "value": {"token": self.token, "lease_ms": held_ms(start, until)}}
 
     def release(self, op):

@@ -14,9 +14,15 @@ if [ ! -s "$dir/PG_VERSION" ]; then
   install -d -o postgres -g postgres -m 700 "$dir"
   $as_postgres "$bin/initdb" -D "$dir" -U postgres --auth=trust --no-instructions >"$dir.initdb.log" 2>&1 || {
     cat "$dir.initdb.log" >&2; exit 1; }
+  # initdb fsyncs DIR and all in it, not the directory naming DIR: without
+  # this a power loss (--nemesis power-loss) forgets the whole cluster, and
+  # the next start makes a new, empty one.
+  sync "$(dirname "$dir")"
 fi
 # fsync stays on (the default): a crash must not lose a committed txn.
+# No Unix socket (clients use TCP on HOST): its path would be under DIR, and
+# a path longer than 107 bytes (a store with long run names) stops the server.
 exec $as_postgres "$bin/postgres" -D "$dir" -p "$port" \
-  -c listen_addresses="$host" -c unix_socket_directories="$dir" \
+  -c listen_addresses="$host" -c unix_socket_directories= \
   -c max_connections=100 -c logging_collector=off -c log_min_messages=warning \
   -c log_destination=stderr

@@ -33,7 +33,10 @@ on its session for one session timeout after each successful step.
 That is sound for a step through the lock's session (the request touched the
 session, which cannot expire sooner); a write through another session proves
 nothing about the lock's, and without fencing the holder also relies on the
-lock until that write was answered.
+lock until that write was answered. With fencing the holder relies on
+ZooKeeper's check instead: its completions say `"fenced": true`, and a
+write's carries `rev`, the zxid it was applied at (mzxid), so the checker
+judges the writes (no older token after a newer grant or write).
 """
 import json
 import os
@@ -227,8 +230,10 @@ class Lock:
             self.drop()
             return {"type": "fail", "error": "lease-lost"}
         self.node, self.token = node, stat.czxid
-        return {"type": "ok", "value": {"token": self.token,
-                                        "lease_ms": held_ms(start, sent + self.session_s)}}
+        value = {"token": self.token, "lease_ms": held_ms(start, sent + self.session_s)}
+        if FENCING:
+            value["fenced"] = True
+        return {"type": "ok", "value": value}
 
     def renew(self, op, start):
         if self.token is None or op["value"].get("token") != self.token:
@@ -241,16 +246,19 @@ class Lock:
             txn = self.client.transaction()
             txn.check(self.node, 0)
             txn.set_data(RESOURCE, payload)
-            results = wait(self.client.transaction_async_commit(txn))
+            results = wait(txn.commit_async())
             if any(isinstance(r, Exception) for r in results):
                 self.drop()
                 return {"type": "fail", "error": f"lease-lost: {results}"}
-            until = start + self.session_s
-        else:
-            if self.store is None:
-                self.store = open_session(STORE_HOSTS, REGISTER_SESSION_S)
-            wait(self.store.set_async(RESOURCE, payload))
-            until = max(start + self.session_s, time.monotonic())
+            # Fenced: ZooKeeper applied the write while the lock node
+            # existed; the checker judges the writes, in zxid order (rev).
+            return {"type": "ok", "value": {"token": self.token, "fenced": True,
+                                            "rev": results[1].mzxid,
+                                            "lease_ms": held_ms(start, start + self.session_s)}}
+        if self.store is None:
+            self.store = open_session(STORE_HOSTS, REGISTER_SESSION_S)
+        wait(self.store.set_async(RESOURCE, payload))
+        until = max(start + self.session_s, time.monotonic())
         return {"type": "ok", "value": {"token": self.token, "lease_ms": held_ms(start, until)}}
 
     def release(self, op):

@@ -47,6 +47,11 @@ log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout
 log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} [myid:%X{myid}] %-5p [%t:%C{1}@%L] - %m%n
 LOG
 
+# Make what this script wrote durable (files, then the directories naming
+# them), so that a power loss (--nemesis power-loss) forgets only what
+# ZooKeeper itself did not fsync.
+sync "$data/zk/myid" "$cfg" "$data/log4j.properties" "$data/zk" "$data"
+
 # A small heap: the machine's two cores and memory are shared.
 exec java -Xms32m -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
   -Dzookeeper.log.dir="$data" \

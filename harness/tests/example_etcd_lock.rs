@@ -2,7 +2,7 @@
 //! pauses. Without fencing, a holder whose node is paused past its lease
 //! writes the protected resource after another client has acquired the lock
 //! (Jepsen 2020): the lock checker must find two holders at once. With
-//! `--set fencing=on` the fencing tokens must rise.
+//! `--set fencing=on` the run is valid: no stale write was accepted.
 
 #[path = "support/cli_run.rs"]
 mod cli_run;
@@ -45,13 +45,10 @@ fn unfenced_etcd_locks_are_caught_and_fenced_ones_pass() {
     first_caught([5, 4, 2, 1, 3], |seed| run(seed, "off"), overlap)
         .unwrap_or_else(|outs| panic!("no overlap in 5 unfenced runs:\n{outs}"));
 
-    // Fenced: tokens must rise. Whether the run is valid is not asserted: 1
-    // fenced run in 5 of the README's table had an overlap of lease beliefs
-    // that is not yet explained (see the README).
+    // Fenced: the holders' writes are judged (no older token accepted after
+    // a newer grant or write, in real time and in etcd's revision order),
+    // not their leases, which etcd 3.4 may revoke early (README): valid.
     let r = run(1, "on");
-    assert!(
-        !r.text().contains("fencing-token anomalies"),
-        "{}",
-        r.text()
-    );
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.text().contains("fenced writes"), "{}", r.text());
 }

@@ -113,4 +113,7 @@ fn fenced_zookeeper_locks_pass_under_pauses() {
     let out = r.text();
     assert_eq!(r.code, 0, "lock --set fencing=on:\n{out}");
     assert!(out.contains("verdict: valid"), "{out}");
+    // Some fenced writes were accepted: a run whose every write failed (an
+    // adapter that crashed on each, as one did) would pass vacuously.
+    assert!(out.contains("fenced writes"), "{out}");
 }

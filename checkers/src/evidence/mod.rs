@@ -465,6 +465,20 @@ pub enum TokenAnomaly {
         earlier: TokenAt,
         later: TokenAt,
     },
+    /// A fenced write was accepted after a grant or write with a higher
+    /// token had completed (`write` is the write's completion).
+    StaleTokenAccepted {
+        key: String,
+        write: TokenAt,
+        newer: TokenAt,
+    },
+    /// In the resource's own order (`rev`), a fenced write with a lower
+    /// token landed after one with a higher token.
+    TokenOrderBroken {
+        key: String,
+        applied_first: TokenAt,
+        applied_later: TokenAt,
+    },
 }
 
 /// A token and the completion that carried it.
