@@ -61,7 +61,7 @@ pub(super) fn explain(
             .iter()
             .copied()
             .filter(|w| w.invoked <= r_done)
-            .filter(|w| !w.done.zip(last_sure_start).is_some_and(|(d, s)| d < s))
+            .filter(|w| w.done.zip(last_sure_start).is_none_or(|(d, s)| d >= s))
             .collect();
         let initial_possible = last_sure_start.is_none();
         if candidates.iter().any(|w| w.sets == Some(value))
