@@ -721,7 +721,18 @@ impl<S: StateMachine, T> Core<S, T> {
             }
         } else {
             // `index` is the follower's hint: the first index it may be missing.
-            let m = self.matched.get(from).copied().unwrap_or(0);
+            let mut m = self.matched.get(from).copied().unwrap_or(0);
+            if index <= m {
+                // Within one term only this leader sends entries, so a hint at
+                // or below what the follower acknowledged means it lost them:
+                // its data dir was wiped (a node brought back fresh). Start
+                // over from what it has, or its log (and an add-member that
+                // waits for it to catch up) would wait on entries it lacks.
+                tracing::info!(id = %self.cfg.id, peer = from, matched = m, hint = index,
+                    "follower lost acknowledged entries: replicating from its hint");
+                m = index.saturating_sub(1);
+                self.matched.insert(from.to_string(), m);
+            }
             let next = index.max(m + 1).clamp(1, self.log.last_index() + 1);
             self.next.insert(from.to_string(), next);
             self.send_append(from);
