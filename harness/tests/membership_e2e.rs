@@ -138,3 +138,93 @@ fn two_changes_in_flight_across_a_partition_are_caught() {
     let lin = caught.check("linearizable");
     assert_eq!(lin["verdict"], "invalid", "{lin}");
 }
+
+/// The sizes of the voter lists the nodes reported in `membership-view` ops.
+fn view_sizes(ops: &[Op]) -> Vec<usize> {
+    nemesis_infos(ops, "membership-view")
+        .iter()
+        .flat_map(|v| v.value.as_object().unwrap().values())
+        .filter_map(|x| x.as_array().map(|a| a.len()))
+        .collect()
+}
+
+#[test]
+fn bounds_grow_past_the_starting_voters_and_shrink_to_min() {
+    if !support::raft_kv_built() {
+        return;
+    }
+    // Three voters of five to start; the fault keeps 2 to 5. Seeds until one
+    // has both a grow and a removal down to 2 (the draws are seeded).
+    let run = |seed: u64| {
+        cli_run::test(&[
+            "--target",
+            "raft-kv",
+            "--set",
+            "voters=3",
+            "--membership-voters",
+            "2..5",
+            "--workload",
+            "register",
+            "--nemesis",
+            "membership",
+            "--time-limit",
+            "10",
+            "--nemesis-interval",
+            "1",
+            "--seed",
+            &seed.to_string(),
+        ])
+    };
+    let r = cli_run::first_caught(1..=4, run, |r| {
+        let sizes = view_sizes(&r.ops());
+        sizes.contains(&5) && sizes.contains(&2)
+    })
+    .unwrap_or_else(|e| panic!("no seed grew to 5 and shrank to 2:\n{e}"));
+    assert_eq!(r.code, 0, "not valid:\n{}", r.text());
+    let ops = r.ops();
+    let starts = nemesis_infos(&ops, "start-membership");
+    let stops = nemesis_infos(&ops, "stop-membership");
+    assert_eq!(starts.len(), stops.len(), "every change is undone");
+    let first3 = json!(["n1", "n2", "n3"]);
+    for op in starts.iter().chain(&stops) {
+        assert!(op.error.is_none(), "change failed: {op:?}");
+        assert_eq!(op.value["voters"], first3, "{op:?}");
+    }
+    assert!(
+        starts.iter().any(|o| o.value["mode"] == "grow"),
+        "{starts:?}"
+    );
+    // Never outside the bounds, and back to the three at the end.
+    let sizes = view_sizes(&ops);
+    assert!(sizes.iter().all(|s| (2..=5).contains(s)), "{sizes:?}");
+    let last = nemesis_infos(&ops, "membership-view");
+    let last = last.last().unwrap().value.as_object().unwrap();
+    let seen: Vec<_> = last.values().filter(|v| !v.is_null()).collect();
+    assert!(seen.len() >= 3, "too few nodes answered: {last:?}");
+    assert!(seen.iter().all(|v| **v == first3), "{last:?}");
+}
+
+#[test]
+fn impossible_bounds_are_refused_naming_the_flag() {
+    for (args, want) in [
+        (
+            &["--membership-voters", "0..3"][..],
+            "MIN must be at least 1",
+        ),
+        (&["--membership-voters", "2..6"][..], "at most the 5 nodes"),
+        (&["--membership-voters", "4..3"][..], "MIN is above MAX"),
+        (&["--membership-voters", "three"][..], "MIN..MAX"),
+        (
+            &["--membership-voters", "2..4", "--set", "voters=5"][..],
+            "starts with 5 voters",
+        ),
+    ] {
+        let mut all = vec!["--nemesis", "membership"];
+        all.extend_from_slice(args);
+        let stderr = cli_run::refused(&all);
+        assert!(
+            stderr.contains("--membership-voters") && stderr.contains(want),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -64,6 +64,9 @@ pub struct Config {
     /// Snapshot and compact the log every this many applied entries.
     pub snapshot_every: u64,
     pub bugs: Bugs,
+    /// The voters before any configuration entry (raft-kv's `--set
+    /// voters=K`); `None`: every node. The others start as learners.
+    pub initial_voters: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -895,10 +898,13 @@ impl<S: StateMachine, T> Core<S, T> {
         self.config_index = index;
         self.voters = match voters {
             Some(v) => v.into_iter().collect(),
-            None => std::iter::once(&self.cfg.id)
-                .chain(&self.cfg.peers)
-                .cloned()
-                .collect(),
+            None => match &self.cfg.initial_voters {
+                Some(v) => v.iter().cloned().collect(),
+                None => std::iter::once(&self.cfg.id)
+                    .chain(&self.cfg.peers)
+                    .cloned()
+                    .collect(),
+            },
         };
     }
 

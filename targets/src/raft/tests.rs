@@ -30,6 +30,7 @@ fn config(i: usize, bugs: Bugs) -> Config {
         heartbeat: Duration::from_millis(30),
         snapshot_every: 1000,
         bugs,
+        initial_voters: None,
     }
 }
 

@@ -24,6 +24,11 @@
 //!   elects a leader of its own. Needs an odd number of voters, at least the
 //!   floor + 2; otherwise the occurrence is a `remove`.
 //!
+//! - **grow** (only with `--membership-voters MIN..MAX`, which also puts
+//!   the floor at MIN): add 1-2 of the nodes that are not voters (raft-kv's
+//!   `--set voters=K` starts n(K+1).. as learners), never above MAX.
+//!   Without non-voters or room below MAX the occurrence is a `remove`.
+//!
 //! The heal adds back whatever was removed (and removes whatever was added),
 //! as the leader sees it, until the voters are those the occurrence started
 //! with, retrying for up to [`HEAL_LIMIT`] even after the main phase ended.
@@ -39,7 +44,7 @@ mod admin;
 mod plan;
 
 pub(super) use admin::ask;
-use admin::{Burst, REMOVE};
+use admin::{Burst, ADD, REMOVE};
 use plan::{Mode, Restart};
 
 use super::FaultPlan;
@@ -64,8 +69,8 @@ impl FaultPlan for Membership {
         let names = s.names();
         let n = names.len();
         // Draws first, from the seeded stream only, whatever the nodes say.
-        let d = plan::draw(n, rng);
-        let min = plan::min_voters(n);
+        let d = plan::draw(n, s.membership_voters.is_some(), rng);
+        let (min, max) = s.membership_voters.unwrap_or((plan::min_voters(n), n));
         let st = leader::statuses(&nodes);
         let start_voters = admin::leader_voters(&st).unwrap_or_else(|| admin::voters_now(&nodes));
         let leaders: Vec<usize> = (0..n)
@@ -74,11 +79,16 @@ impl FaultPlan for Membership {
         let aim = leader::leader(&st).unwrap_or(d.guess);
         let split = match d.mode {
             Mode::Split => plan::split(&d, &names, &start_voters, aim, min),
-            Mode::Remove => None,
+            Mode::Remove | Mode::Grow => None,
+        };
+        let grow = match d.mode {
+            Mode::Grow => plan::additions(&d, &names, &start_voters, max),
+            _ => Vec::new(),
         };
         let started = Instant::now();
         match split {
             Some(ref p) => run_split(s, &nodes, &d, p, &leaders, &start_voters),
+            None if !grow.is_empty() => run_grow(s, &nodes, &grow, &start_voters),
             None => {
                 if !run_remove(s, &nodes, &d, &start_voters, &leaders, min) {
                     return;
@@ -153,6 +163,23 @@ fn run_remove(
         record_answers(s, a);
     }
     true
+}
+
+/// `grow`: add non-voters one at a time (each once caught up), up to MAX.
+fn run_grow(s: &Stepper, nodes: &[NodeInfo], add: &[usize], voters: &[String]) {
+    let names = s.names();
+    let add: Vec<String> = add.iter().map(|&i| names[i].clone()).collect();
+    s.step(
+        "start-membership",
+        json!({"mode": "grow", "add": add, "voters": voters}),
+        |_| {
+            let end = Instant::now() + CHANGE_LIMIT;
+            for x in &add {
+                admin::change(nodes, ADD, x, end)?;
+            }
+            Ok(())
+        },
+    );
 }
 
 /// `split`: the partition and two removals at once, in the drawn order.

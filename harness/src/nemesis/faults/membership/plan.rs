@@ -17,6 +17,9 @@ pub enum Mode {
     /// Two removals in flight at once while a partition puts the leader on
     /// the side that is a majority of the new configuration only.
     Split,
+    /// Add 1-2 non-voters (never above the bounds' MAX), hold, remove them
+    /// again. Drawn only when the test sets bounds (`--membership-voters`).
+    Grow,
 }
 
 /// What happens to the removed nodes while they are out.
@@ -55,10 +58,12 @@ pub struct Draw {
     pub guess: usize,
 }
 
-pub fn draw(n: usize, rng: &mut ChaCha8Rng) -> Draw {
+/// `bounded`: the test set `--membership-voters`, so a grow may be drawn
+/// (one more draw, after the others: runs without bounds replay as before).
+pub fn draw(n: usize, bounded: bool, rng: &mut ChaCha8Rng) -> Draw {
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(rng);
-    let mode = if rng.gen_bool(0.5) {
+    let mut mode = if rng.gen_bool(0.5) {
         Mode::Split
     } else {
         Mode::Remove
@@ -71,6 +76,9 @@ pub fn draw(n: usize, rng: &mut ChaCha8Rng) -> Draw {
     };
     let partition_first = rng.gen_bool(0.5);
     let guess = rng.gen_range(0..n.max(1));
+    if bounded && rng.gen_bool(0.4) {
+        mode = Mode::Grow;
+    }
     Draw {
         mode,
         order,
@@ -100,6 +108,17 @@ pub fn removals(d: &Draw, names: &[String], voters: &[String], min: usize) -> Ve
         .copied()
         .filter(|&i| voters.contains(&names[i]))
         .take(d.wanted.min(removable))
+        .collect()
+}
+
+/// [`Mode::Grow`]: the non-voters to add, in draw order, up to `max` voters.
+pub fn additions(d: &Draw, names: &[String], voters: &[String], max: usize) -> Vec<usize> {
+    let room = max.saturating_sub(voters.len());
+    d.order
+        .iter()
+        .copied()
+        .filter(|&i| !voters.contains(&names[i]))
+        .take(d.wanted.min(room))
         .collect()
 }
 
@@ -195,7 +214,7 @@ mod tests {
     fn draws_replay_from_the_seed_and_use_both_modes() {
         let run = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            (0..40).map(|_| draw(5, &mut rng)).collect::<Vec<_>>()
+            (0..40).map(|_| draw(5, false, &mut rng)).collect::<Vec<_>>()
         };
         assert_eq!(run(3), run(3));
         assert_ne!(run(3), run(4));
@@ -211,7 +230,7 @@ mod tests {
             let names = names(n);
             let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
             for _ in 0..50 {
-                let d = draw(n, &mut rng);
+                let d = draw(n, false, &mut rng);
                 let leader = d.guess;
                 let min = if n == 3 { 1 } else { min_voters(n) };
                 let s = split(&d, &names, &names, leader, min).expect("odd voters split");
@@ -229,7 +248,7 @@ mod tests {
             }
         }
         // Even voter counts, or too few to stay above the floor: no split.
-        let d = draw(5, &mut ChaCha8Rng::seed_from_u64(1));
+        let d = draw(5, false, &mut ChaCha8Rng::seed_from_u64(1));
         let n4 = names(4);
         assert_eq!(split(&d, &names(5), &n4, 0, 1), None);
         assert_eq!(split(&d, &names(5), &names(5), 0, 4), None);
@@ -238,11 +257,29 @@ mod tests {
     }
 
     #[test]
+    fn grows_only_with_bounds_and_never_above_max() {
+        let names = names(5);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let d: Vec<Draw> = (0..40).map(|_| draw(5, true, &mut rng)).collect();
+        assert!(d.iter().any(|d| d.mode == Mode::Grow));
+        assert!(d.iter().any(|d| d.mode == Mode::Remove));
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        assert!((0..40).all(|_| draw(5, false, &mut rng).mode != Mode::Grow));
+        for d in &d {
+            let add = additions(d, &names, &names[..3], 5);
+            assert_eq!(add.len(), d.wanted);
+            assert!(add.iter().all(|&i| i >= 3), "{add:?}");
+            assert!(additions(d, &names, &names[..3], 4).len() <= 1);
+            assert!(additions(d, &names, &names[..3], 3).is_empty());
+        }
+    }
+
+    #[test]
     fn removals_leave_at_least_the_floor() {
         let names = names(5);
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         for _ in 0..50 {
-            let d = draw(5, &mut rng);
+            let d = draw(5, false, &mut rng);
             let r = removals(&d, &names, &names, 3);
             assert_eq!(r.len(), d.wanted);
             assert!(removals(&d, &names, &names[..4], 3).len() <= 1);
