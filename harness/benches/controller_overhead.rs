@@ -190,6 +190,7 @@ fn run_once(clients: usize, secs: u64, online: bool) -> Run {
             nemesis: Vec::new(),
             nemesis_interval: Duration::from_secs(1),
             settle: Duration::ZERO,
+            membership_voters: None,
         },
         log: Arc::new(|_: &str| {}),
         live: Arc::new(Live::default()),

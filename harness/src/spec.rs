@@ -48,6 +48,9 @@ pub struct TestSpec {
     /// `--set name=value` parameters passed to the target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<String>,
+    /// `--membership-voters MIN..MAX`: the membership fault's bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership_voters: Option<(usize, usize)>,
     /// faultline's version.
     pub version: String,
     /// The run's id: the tag of its iptables rules, the name of its netns

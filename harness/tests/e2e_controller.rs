@@ -48,6 +48,7 @@ fn run(durable: bool, seed: u64) -> (Verdict, usize, std::path::PathBuf) {
             nemesis: vec![FaultKind::Kill, FaultKind::Pause],
             nemesis_interval: Duration::from_millis(700),
             settle: Duration::from_millis(300),
+            membership_voters: None,
         },
         log: Arc::new(|_: &str| {}),
         live: Arc::new(Live::default()),

@@ -60,6 +60,7 @@ fn run(
             nemesis: nemesis.iter().map(|k| k.parse().unwrap()).collect(),
             nemesis_interval: Duration::from_millis(600),
             settle: Duration::from_millis(300),
+            membership_voters: None,
         },
         log: Arc::new(|_: &str| {}),
         live: Arc::new(Live::default()),

@@ -26,6 +26,7 @@ pub mod shell;
 mod tests;
 
 pub use self::core::{Bugs, Config, Core, Output, Role};
+pub use self::membership::initial_voters;
 pub use self::message::Msg;
 pub use self::shell::Node;
 

@@ -310,6 +310,7 @@ impl Sim {
             heartbeat: Duration::from_millis(30),
             snapshot_every: 16,
             bugs: self.setup.bugs,
+            initial_voters: None,
         };
         let loaded = self.disks[i]
             .load()

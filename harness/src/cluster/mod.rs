@@ -46,6 +46,14 @@ pub trait Cluster: Send + Sync {
     fn kill(&self, node: usize) -> anyhow::Result<()>;
     /// Start a killed node again from its data directory and wait until ready.
     fn restart(&self, node: usize) -> anyhow::Result<()>;
+    /// Remove a killed node's data (its Db's wipe step, or everything in its
+    /// data directory), so its next restart starts it fresh.
+    fn wipe(&self, node: usize) -> anyhow::Result<()> {
+        anyhow::bail!(
+            "node {}: this cluster cannot wipe a node's data",
+            self.nodes()[node].name
+        )
+    }
     /// SIGSTOP.
     fn pause(&self, node: usize) -> anyhow::Result<()>;
     /// SIGCONT.

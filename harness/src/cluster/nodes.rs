@@ -263,6 +263,33 @@ impl Nodes {
         Ok(())
     }
 
+    /// Removes a stopped node's data: the Db's wipe step, or else every
+    /// entry of its data directory (the directory itself stays: it may be a
+    /// faultline-diskfs mount point).
+    pub fn wipe(&self, i: usize) -> anyhow::Result<()> {
+        let slot = &self.slots[i];
+        if slot.state() != ProcState::Gone {
+            anyhow::bail!("node {}: cannot wipe a running node", slot.info.name);
+        }
+        if slot.run_step(Step::Wipe)? {
+            return Ok(());
+        }
+        let dir = quote::quote(&slot.launch.data_dir.to_string_lossy());
+        let out = slot.named(slot.remote.run_shell(&format!(
+            "if [ -d {dir} ]; then find {dir} -mindepth 1 -delete; fi"
+        )))?;
+        if !out.success() {
+            anyhow::bail!(
+                "node {} on {}: wiping {dir} failed (exit status {}): {}",
+                slot.info.name,
+                slot.info.host,
+                out.status,
+                out.stderr.trim()
+            );
+        }
+        Ok(())
+    }
+
     pub fn pause(&self, i: usize) -> anyhow::Result<()> {
         let slot = &self.slots[i];
         if !slot.run_step(Step::Pause)? {
@@ -389,6 +416,9 @@ impl<T: NodeCluster> Cluster for T {
     }
     fn restart(&self, node: usize) -> anyhow::Result<()> {
         self.node_set().restart(node)
+    }
+    fn wipe(&self, node: usize) -> anyhow::Result<()> {
+        self.node_set().wipe(node)
     }
     fn pause(&self, node: usize) -> anyhow::Result<()> {
         self.node_set().pause(node)

@@ -42,16 +42,24 @@ const PRIMARY_BACKUP: &[Param] = &[
     },
 ];
 
+fn count(v: &str) -> bool {
+    v.parse::<usize>().is_ok_and(|n| n >= 1)
+}
+
+const RAFT_KV: &[Param] = &[Param {
+    name: "voters",
+    default: "every node",
+    values: "a number of nodes: n1..nK start as voters, the others as learners the membership fault may add",
+    accepts: count,
+}];
+
 impl Target {
     /// The parameters `--set` may give this target.
     pub fn params(self) -> &'static [Param] {
         match self {
             Target::PrimaryBackup => PRIMARY_BACKUP,
-            Target::RaftKv
-            | Target::PaxosRegister
-            | Target::Lock
-            | Target::Dispatcher
-            | Target::ShardedKv => &[],
+            Target::RaftKv => RAFT_KV,
+            Target::PaxosRegister | Target::Lock | Target::Dispatcher | Target::ShardedKv => &[],
         }
     }
 
@@ -148,10 +156,15 @@ mod tests {
                 "{bad}"
             );
         }
+        let text = Target::Lock
+            .check_sets(&sets(&["replication=async"]))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("lock has no parameters"), "{text}");
         let text = Target::RaftKv
             .check_sets(&sets(&["replication=async"]))
             .unwrap_err()
             .to_string();
-        assert!(text.contains("raft-kv has no parameters"), "{text}");
+        assert!(text.contains("its parameters: voters"), "{text}");
     }
 }

@@ -36,6 +36,12 @@ pub struct Args {
     /// Seconds between faults (each fault lasts as long).
     #[arg(long, default_value_t = 5.0)]
     pub nemesis_interval: f64,
+    /// Bounds of the membership fault's voters, MIN..MAX: it never leaves
+    /// fewer than MIN voters and grows (adds nodes that are not voters, e.g.
+    /// raft-kv's `--set voters=K` learners) up to MAX (default: 3, or all but
+    /// one on clusters of 3 or fewer, up to the starting voters).
+    #[arg(long, value_name = "MIN..MAX")]
+    pub membership_voters: Option<String>,
     /// Number of nodes, or for --cluster ssh the hosts (h1,h2,...)
     /// (default 5, or the system file's `nodes`).
     #[arg(long)]
@@ -147,7 +153,49 @@ fn validate(args: &Args) -> anyhow::Result<WorkloadKind> {
     if args.test_count == 0 {
         return Err(bad_input("--test-count must be at least 1"));
     }
+    membership_voters(args)?;
     Ok(workload)
+}
+
+/// `--membership-voters MIN..MAX`, checked against the nodes (and raft-kv's
+/// `--set voters=K`, which must lie within the bounds).
+fn membership_voters(args: &Args) -> anyhow::Result<Option<(usize, usize)>> {
+    let Some(text) = &args.membership_voters else {
+        return Ok(None);
+    };
+    let bad = |why: String| Err(bad_input(format!("--membership-voters {text}: {why}")));
+    let parsed = text.split_once("..").and_then(|(a, b)| {
+        Some((
+            a.trim().parse::<usize>().ok()?,
+            b.trim().parse::<usize>().ok()?,
+        ))
+    });
+    let Some((min, max)) = parsed else {
+        return bad("not of the form MIN..MAX (two numbers of voters)".into());
+    };
+    let nodes = args.nodes.as_ref().map_or(5, |n| n.count());
+    if min < 1 {
+        return bad("MIN must be at least 1".into());
+    }
+    if max > nodes {
+        return bad(format!("MAX must be at most the {nodes} nodes"));
+    }
+    if min > max {
+        return bad("MIN is above MAX".into());
+    }
+    let start = args
+        .sets
+        .iter()
+        .filter_map(|s| s.trim().strip_prefix("voters="))
+        .filter_map(|k| k.trim().parse::<usize>().ok())
+        .next_back()
+        .unwrap_or(nodes);
+    if args.system.is_none() && !(min..=max).contains(&start) {
+        return bad(format!(
+            "the cluster starts with {start} voters (--set voters=K), outside the bounds"
+        ));
+    }
+    Ok(Some((min, max)))
 }
 
 pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
@@ -212,6 +260,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
             .as_ref()
             .map_or_else(|| args.sets.clone(), UserSystem::settings),
         consistency_models: args.consistency_models.clone(),
+        membership_voters: membership_voters(&args)?,
         version: env!("CARGO_PKG_VERSION").into(),
         // Each run gets its own id (run::run_one).
         run_id: String::new(),

@@ -43,6 +43,9 @@ pub struct Config {
     pub nemesis_interval: Duration,
     /// Time between the heal and the final reads.
     pub settle: Duration,
+    /// Bounds of the membership fault's voters (MIN, MAX); `None`: its
+    /// defaults.
+    pub membership_voters: Option<(usize, usize)>,
 }
 
 /// Where the controller reports what it does (the run's faultline.log).
@@ -126,6 +129,7 @@ impl Controller {
                     log: self.log.clone(),
                     live: self.live.clone(),
                     problems: problems.clone(),
+                    membership_voters: cfg.membership_voters,
                 }),
                 kinds: cfg.nemesis.clone(),
                 interval: cfg.nemesis_interval,

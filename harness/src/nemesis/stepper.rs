@@ -19,6 +19,8 @@ pub struct Stepper {
     pub log: Log,
     pub live: Arc<Live>,
     pub problems: Arc<Mutex<Vec<String>>>,
+    /// `--membership-voters MIN..MAX`: the membership fault's bounds.
+    pub membership_voters: Option<(usize, usize)>,
 }
 
 impl Stepper {

@@ -236,6 +236,7 @@ fn run_one(
             nemesis: kinds,
             nemesis_interval: Duration::from_secs_f64(spec.nemesis_interval_s),
             settle: plan.settle,
+            membership_voters: spec.membership_voters,
         },
         log: Arc::new(move |line: &str| log_dir.log(line)),
         live: live.clone(),

@@ -256,6 +256,7 @@ pub fn spec(name: &str, ops: usize) -> TestSpec {
         model: Some(faultline_checkers::models::ModelKind::CasRegister),
         bugs: vec![],
         params: vec![],
+        membership_voters: None,
         consistency_models: vec![],
         version: env!("CARGO_PKG_VERSION").into(),
         run_id: "a1b2c3".into(),

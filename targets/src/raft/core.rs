@@ -64,6 +64,9 @@ pub struct Config {
     /// Snapshot and compact the log every this many applied entries.
     pub snapshot_every: u64,
     pub bugs: Bugs,
+    /// The voters before any configuration entry (raft-kv's `--set
+    /// voters=K`); `None`: every node. The others start as learners.
+    pub initial_voters: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -721,7 +724,18 @@ impl<S: StateMachine, T> Core<S, T> {
             }
         } else {
             // `index` is the follower's hint: the first index it may be missing.
-            let m = self.matched.get(from).copied().unwrap_or(0);
+            let mut m = self.matched.get(from).copied().unwrap_or(0);
+            if index <= m {
+                // Within one term only this leader sends entries, so a hint at
+                // or below what the follower acknowledged means it lost them:
+                // its data dir was wiped (a node brought back fresh). Start
+                // over from what it has, or its log (and an add-member that
+                // waits for it to catch up) would wait on entries it lacks.
+                tracing::info!(id = %self.cfg.id, peer = from, matched = m, hint = index,
+                    "follower lost acknowledged entries: replicating from its hint");
+                m = index.saturating_sub(1);
+                self.matched.insert(from.to_string(), m);
+            }
             let next = index.max(m + 1).clamp(1, self.log.last_index() + 1);
             self.next.insert(from.to_string(), next);
             self.send_append(from);
@@ -884,10 +898,13 @@ impl<S: StateMachine, T> Core<S, T> {
         self.config_index = index;
         self.voters = match voters {
             Some(v) => v.into_iter().collect(),
-            None => std::iter::once(&self.cfg.id)
-                .chain(&self.cfg.peers)
-                .cloned()
-                .collect(),
+            None => match &self.cfg.initial_voters {
+                Some(v) => v.iter().cloned().collect(),
+                None => std::iter::once(&self.cfg.id)
+                    .chain(&self.cfg.peers)
+                    .cloned()
+                    .collect(),
+            },
         };
     }
 

@@ -27,12 +27,39 @@
 
 use serde_json::{json, Value};
 
+use crate::config::NodeConfig;
 use crate::wire::{Outcome, Request};
 
 pub const F_ADD: &str = "add-member";
 pub const F_REMOVE: &str = "remove-member";
 /// The `f` of a configuration entry in the log (never a client command's).
 const CONFIG_F: &str = "raft-config";
+
+/// The voters of the initial configuration from `--set voters=K`: the first
+/// K node ids (shorter first, then alphabetical: n1..n9 before n10); the
+/// others start as learners. `None` without the setting (every node votes).
+/// An unknown parameter or a K outside 1..=nodes is an error naming it.
+pub fn initial_voters(cfg: &NodeConfig, sets: &[String]) -> anyhow::Result<Option<Vec<String>>> {
+    let mut ids: Vec<String> = std::iter::once(cfg.id.clone())
+        .chain(cfg.peers.iter().map(|(id, _)| id.clone()))
+        .collect();
+    ids.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+    let mut out = None;
+    for set in sets {
+        let k = match set.split_once('=') {
+            Some(("voters", k)) => k,
+            _ => anyhow::bail!("--set {set}: raft-kv takes only voters=K"),
+        };
+        match k.parse::<usize>() {
+            Ok(k) if (1..=ids.len()).contains(&k) => out = Some(ids[..k].to_vec()),
+            _ => anyhow::bail!(
+                "--set voters={k}: takes a number of nodes from 1 to {}",
+                ids.len()
+            ),
+        }
+    }
+    Ok(out)
+}
 
 /// One requested change of the voters.
 #[derive(Debug, Clone, PartialEq, Eq)]

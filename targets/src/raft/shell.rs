@@ -33,6 +33,16 @@ impl<S: StateMachine> Node<S> {
     /// Load the data dir (an unreadable or corrupt file is an error naming it)
     /// and bind the listening address.
     pub async fn open(cfg: NodeConfig, sm: S) -> anyhow::Result<Self> {
+        Self::open_with_voters(cfg, sm, None).await
+    }
+
+    /// [`Node::open`] with the voters of the initial configuration (`None`:
+    /// every node); the other nodes start as learners.
+    pub async fn open_with_voters(
+        cfg: NodeConfig,
+        sm: S,
+        initial_voters: Option<Vec<String>>,
+    ) -> anyhow::Result<Self> {
         let (mut store, loaded) = RaftStorage::open(&cfg.data_dir)?;
         store.no_fsync = cfg.bugs.iter().any(|b| b == super::BUG_NO_FSYNC);
         let core_cfg = Config {
@@ -43,6 +53,7 @@ impl<S: StateMachine> Node<S> {
             heartbeat: cfg.heartbeat,
             snapshot_every: cfg.snapshot_every,
             bugs: Bugs::from_names(&cfg.bugs),
+            initial_voters,
         };
         let core = Core::new(core_cfg, sm, StdRng::from_entropy(), loaded, Instant::now())
             .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.data_dir.display()))?;

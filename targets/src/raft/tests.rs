@@ -30,6 +30,7 @@ fn config(i: usize, bugs: Bugs) -> Config {
         heartbeat: Duration::from_millis(30),
         snapshot_every: 1000,
         bugs,
+        initial_voters: None,
     }
 }
 
@@ -95,7 +96,10 @@ impl Cluster {
     fn deliver(&mut self, from: usize, msgs: Vec<(usize, Msg)>) {
         let mut queue: Vec<(usize, usize, Msg)> =
             msgs.into_iter().map(|(to, m)| (from, to, m)).collect();
+        let mut steps = 0;
         while !queue.is_empty() {
+            steps += 1;
+            assert!(steps < 10_000, "messages never stop: a replication loop");
             let (from, to, m) = queue.remove(0);
             self.nodes[to].step(IDS[from], m, self.now);
             for (next, m) in self.flush(to) {
@@ -497,4 +501,60 @@ fn a_removed_leader_steps_down_once_the_change_commits() {
     c.elect(1);
     c.client(1, 2, json!({"id": 2, "f": "write", "key": "k", "value": 1}));
     assert_eq!(c.reply(2), Some(&Outcome::done()));
+}
+
+/// Node i as restarted from an empty data dir, snapshotting every 2 entries.
+fn wiped(i: usize, now: Instant) -> Node {
+    let cfg = Config {
+        snapshot_every: 2,
+        ..config(i, Bugs::default())
+    };
+    Core::new(
+        cfg,
+        Kv::default(),
+        StdRng::seed_from_u64(9),
+        Loaded::default(),
+        now,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_removed_node_brought_back_wiped_catches_up_by_snapshot_before_it_votes() {
+    let mut c = Cluster::fresh();
+    for i in 0..3 {
+        c.nodes[i] = wiped(i, c.now);
+    }
+    c.elect(0);
+    c.client(0, 1, json!({"id": 1, "f": "remove-member", "value": "n3"}));
+    assert_eq!(c.reply(1), Some(&Outcome::done()));
+    for op in 2..6 {
+        c.client(
+            0,
+            op,
+            json!({"id": op, "f": "write", "key": "k", "value": op}),
+        );
+        assert_eq!(c.reply(op), Some(&Outcome::done()));
+    }
+    assert!(c.nodes[0].log().snap_index() > 0, "the leader compacted");
+    // n3 loses everything it acknowledged and starts empty.
+    c.nodes[2] = wiped(2, c.now);
+    assert_eq!(c.nodes[2].log().last_index(), 0);
+    // The next heartbeat finds it behind what it acknowledged: the leader
+    // starts over from what it has, and the compacted prefix goes as the
+    // snapshot.
+    c.now += Duration::from_millis(31);
+    c.nodes[0].tick(c.now);
+    let msgs = c.flush(0);
+    c.deliver(0, msgs);
+    assert_eq!(c.nodes[2].log().last_index(), c.nodes[0].log().last_index());
+    assert_eq!(c.nodes[2].log().snap_index(), c.nodes[0].log().snap_index());
+    assert_eq!(
+        voters(&c.nodes[2]),
+        ["n1", "n2"],
+        "the learner knows it is out"
+    );
+    c.client(0, 6, json!({"id": 6, "f": "add-member", "value": "n3"}));
+    assert_eq!(c.reply(6), Some(&Outcome::done()));
+    assert_eq!(voters(&c.nodes[2]), ["n1", "n2", "n3"]);
 }

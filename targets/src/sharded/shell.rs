@@ -65,6 +65,7 @@ pub async fn run_node(cfg: NodeConfig) -> anyhow::Result<()> {
             heartbeat: cfg.heartbeat,
             snapshot_every: cfg.snapshot_every,
             bugs: Bugs::from_names(&[]),
+            initial_voters: None,
         };
         let core = Core::new(
             core_cfg,

@@ -1,49 +1,67 @@
-//! `membership`: remove 1 or 2 voters from the cluster's configuration, hold,
-//! add them back (the targets' admin requests `remove-member`/`add-member`,
-//! sent to the node that says it leads; see targets/src/raft/membership.rs).
+//! `membership`: change the voters of a cluster's configuration while it
+//! serves, the way real clusters get it wrong, and return to the starting
+//! voters at the end of each occurrence (the targets' admin requests
+//! `remove-member`/`add-member`; see targets/src/raft/membership.rs).
 //!
-//! Bounds: the voters never drop below 3 (on clusters of 3 or fewer nodes,
-//! below n - 1), so a majority of the remaining voters can still be cut off by
-//! a partition without the rest losing the cluster. Half the time each removed
-//! node is also killed and restarted while it is out, so it comes back from
-//! its old data dir and catches up (by log or snapshot) as a non-voter before
-//! it votes again. The heal always returns to the starting membership (the
-//! voters the leader reported before the removal), retrying for up to
-//! [`HEAL_LIMIT`] even after the run's main phase ended.
+//! Each occurrence is one of (drawn from the seeded stream, [`plan`]):
 //!
-//! Recorded in the history: `start-membership` (value: the nodes removed and
-//! whether they restart), `stop-membership` (the nodes added back), and after
-//! each a `membership-view` op whose value is every node's view of the voters,
-//! from its `status` reply (`null` for a node that did not answer).
+//! - **remove**: take out 1-2 voters (never fewer than 3 left; n - 1 on
+//!   clusters of 3 or fewer). The removals are sent at once to every node
+//!   that says it leads, without waiting; those refused (a correct leader
+//!   takes one change at a time) are then made one at a time. A third of the
+//!   time each removed node is killed and restarted from its data dir while
+//!   out, a third of the time killed, wiped and restarted empty (it catches
+//!   up as a non-voter, by snapshot if the log is compacted, before it is
+//!   added back and votes).
+//! - **split**: the leader and a few voters on one side of a partition, the
+//!   rest on the other, and two removals sent at once to the leader (and to
+//!   any other node that says it leads), either once the partition is in
+//!   force or right before it starts. The sides are chosen so that the new
+//!   configuration has a majority on the leader's side while the other side
+//!   holds a majority of the current one: a correct leader appends the first
+//!   change, cannot commit it, and refuses the second (`change-in-progress`);
+//!   a leader that takes both commits on its side while the other side
+//!   elects a leader of its own. Needs an odd number of voters, at least the
+//!   floor + 2; otherwise the occurrence is a `remove`.
+//!
+//! - **grow** (only with `--membership-voters MIN..MAX`, which also puts
+//!   the floor at MIN): add 1-2 of the nodes that are not voters (raft-kv's
+//!   `--set voters=K` starts n(K+1).. as learners), never above MAX.
+//!   Without non-voters or room below MAX the occurrence is a `remove`.
+//!
+//! The heal adds back whatever was removed (and removes whatever was added),
+//! as the leader sees it, until the voters are those the occurrence started
+//! with, retrying for up to [`HEAL_LIMIT`] even after the main phase ended.
+//!
+//! Recorded in the history: `start-membership` (the mode, the nodes removed,
+//! how they restart, the sides, the voters before), `membership-answers`
+//! (what each request sent at once got back), `stop-membership` (the voters
+//! returned to), and after the start and the stop a `membership-view` op
+//! whose value is every node's view of the voters, from its `status` reply
+//! (`null` for a node that did not answer).
+
+mod admin;
+mod plan;
+
+pub(super) use admin::ask;
+use admin::{Burst, ADD, REMOVE};
+use plan::{Mode, Restart};
 
 use super::FaultPlan;
 use crate::cluster::NodeInfo;
-use crate::nemesis::{leader, Stepper, Until};
-use anyhow::{anyhow, bail};
-use faultline_protocol::{decode_completion, request_line, Completion, Request};
-use rand::seq::SliceRandom;
-use rand::Rng;
+use crate::nemesis::{leader, Fault, Stepper, Until};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 pub struct Membership;
 
-/// How long one change may take to be accepted by a leader.
+/// How long the removals of one occurrence may take.
 const CHANGE_LIMIT: Duration = Duration::from_secs(10);
-/// How long the heal keeps trying to add the removed nodes back.
+/// How long the heal keeps trying to return to the starting voters.
 const HEAL_LIMIT: Duration = Duration::from_secs(30);
-
-/// The fewest voters the fault leaves in a cluster of `n` nodes.
-pub fn min_voters(n: usize) -> usize {
-    if n >= 4 {
-        3
-    } else {
-        n.saturating_sub(1).max(1)
-    }
-}
+/// How long the answers to requests sent at once are waited for.
+const ANSWER_LIMIT: Duration = Duration::from_millis(1500);
 
 impl FaultPlan for Membership {
     fn run(&self, s: &Stepper, hold: Duration, rng: &mut ChaCha8Rng, until: &Until) {
@@ -51,74 +69,168 @@ impl FaultPlan for Membership {
         let names = s.names();
         let n = names.len();
         // Draws first, from the seeded stream only, whatever the nodes say.
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(rng);
-        let wanted = rng.gen_range(1..=2);
-        let restart = rng.gen_bool(0.5);
-
-        let start_voters = voters_now(&nodes);
-        let removable = start_voters.len().saturating_sub(min_voters(n));
-        let out: Vec<usize> = order
-            .into_iter()
-            .filter(|&i| start_voters.contains(&names[i]))
-            .take(wanted.min(removable))
+        let d = plan::draw(n, s.membership_voters.is_some(), rng);
+        let (min, max) = s.membership_voters.unwrap_or((plan::min_voters(n), n));
+        let st = leader::statuses(&nodes);
+        let start_voters = admin::leader_voters(&st).unwrap_or_else(|| admin::voters_now(&nodes));
+        let leaders: Vec<usize> = (0..n)
+            .filter(|&i| st[i].as_ref().is_some_and(|s| s.role == "leader"))
             .collect();
-        if out.is_empty() {
-            (s.log)(&format!(
-                "nemesis membership: nothing to remove (voters {start_voters:?}, at least {} stay)",
-                min_voters(n)
-            ));
-            return;
-        }
-        let out_names: Vec<String> = out.iter().map(|&i| names[i].clone()).collect();
-        let removed = std::cell::RefCell::new(Vec::new());
-        s.step(
-            "start-membership",
-            json!({"remove": out_names, "restart": restart, "voters": start_voters}),
-            |c| {
-                for &i in &out {
-                    change(&nodes, "remove-member", &names[i], Instant::now() + CHANGE_LIMIT)?;
-                    removed.borrow_mut().push(i);
+        let aim = leader::leader(&st).unwrap_or(d.guess);
+        let split = match d.mode {
+            Mode::Split => plan::split(&d, &names, &start_voters, aim, min),
+            Mode::Remove | Mode::Grow => None,
+        };
+        let grow = match d.mode {
+            Mode::Grow => plan::additions(&d, &names, &start_voters, max),
+            _ => Vec::new(),
+        };
+        let started = Instant::now();
+        match split {
+            Some(ref p) => run_split(s, &nodes, &d, p, &leaders, &start_voters),
+            None if !grow.is_empty() => run_grow(s, &nodes, &grow, &start_voters),
+            None => {
+                if !run_remove(s, &nodes, &d, &start_voters, &leaders, min) {
+                    return;
                 }
-                if restart {
-                    for &i in &out {
-                        c.kill(i)?;
-                        c.restart(i)?;
-                    }
-                }
-                Ok(())
-            },
-        );
-        record_view(s, &nodes);
-        until.sleep(hold);
-        // Add back whatever was removed (even if the removal stopped part-way).
-        let back: Vec<String> = removed.borrow().iter().map(|&i| names[i].clone()).collect();
-        if back.is_empty() {
-            return;
-        }
-        s.step("stop-membership", json!({"add": back}), |_| {
-            let end = Instant::now() + HEAL_LIMIT;
-            for name in &back {
-                change(&nodes, "add-member", name, end)?;
             }
-            Ok(())
-        });
+        }
+        record_view(s, &nodes);
+        until.sleep(hold.saturating_sub(started.elapsed()));
+        if let Some(p) = &split {
+            s.stop(&partition(&names, p));
+        }
+        s.step(
+            "stop-membership",
+            json!({"voters": start_voters}),
+            |_| admin::restore(&nodes, &start_voters, Instant::now() + HEAL_LIMIT),
+        );
         record_view(s, &nodes);
     }
 }
 
-/// The voters the leader reports (else any node that answers), sorted.
-fn voters_now(nodes: &[NodeInfo]) -> Vec<String> {
-    let st = leader::statuses(nodes);
-    let from = leader::leader(&st)
-        .and_then(|i| st[i].clone())
-        .or_else(|| st.iter().flatten().find(|s| s.voters.is_some()).cloned());
-    let mut v = from.and_then(|s| s.voters).unwrap_or_else(|| {
-        // A target that does not report voters: assume every node votes.
-        nodes.iter().map(|n| n.name.clone()).collect()
+/// `remove`: returns false when there was nothing to remove.
+fn run_remove(
+    s: &Stepper,
+    nodes: &[NodeInfo],
+    d: &plan::Draw,
+    voters: &[String],
+    leaders: &[usize],
+    min: usize,
+) -> bool {
+    let names = s.names();
+    let out = plan::removals(d, &names, voters, min);
+    if out.is_empty() {
+        (s.log)(&format!(
+            "nemesis membership: nothing to remove (voters {voters:?}, at least {min} stay)"
+        ));
+        return false;
+    }
+    let out_names: Vec<String> = out.iter().map(|&i| names[i].clone()).collect();
+    let to: Vec<usize> = if leaders.is_empty() {
+        vec![d.guess]
+    } else {
+        leaders.to_vec()
+    };
+    let mut answers = None;
+    s.step(
+        "start-membership",
+        json!({"mode": "remove", "remove": out_names, "restart": d.restart.name(),
+               "to": to.iter().map(|&i| &names[i]).collect::<Vec<_>>(), "voters": voters}),
+        |c| {
+            let changes: Vec<(&str, String)> =
+                out_names.iter().map(|x| (REMOVE, x.clone())).collect();
+            let burst = Burst::send(nodes, &to, &changes);
+            answers = Some(burst.answers(nodes, Instant::now() + ANSWER_LIMIT).0);
+            // Whatever the burst left undone, one change at a time.
+            let end = Instant::now() + CHANGE_LIMIT;
+            for x in &out_names {
+                admin::change(nodes, REMOVE, x, end)?;
+            }
+            if d.restart != Restart::No {
+                for &i in &out {
+                    c.kill(i)?;
+                    if d.restart == Restart::Wiped {
+                        c.wipe(i)?;
+                    }
+                    c.restart(i)?;
+                }
+            }
+            Ok(())
+        },
+    );
+    if let Some(a) = answers {
+        record_answers(s, a);
+    }
+    true
+}
+
+/// `grow`: add non-voters one at a time (each once caught up), up to MAX.
+fn run_grow(s: &Stepper, nodes: &[NodeInfo], add: &[usize], voters: &[String]) {
+    let names = s.names();
+    let add: Vec<String> = add.iter().map(|&i| names[i].clone()).collect();
+    s.step(
+        "start-membership",
+        json!({"mode": "grow", "add": add, "voters": voters}),
+        |_| {
+            let end = Instant::now() + CHANGE_LIMIT;
+            for x in &add {
+                admin::change(nodes, ADD, x, end)?;
+            }
+            Ok(())
+        },
+    );
+}
+
+/// `split`: the partition and two removals at once, in the drawn order.
+fn run_split(
+    s: &Stepper,
+    nodes: &[NodeInfo],
+    d: &plan::Draw,
+    p: &plan::Split,
+    leaders: &[usize],
+    voters: &[String],
+) {
+    let names = s.names();
+    let cut = partition(&names, p);
+    let mut to = leaders.to_vec();
+    if !to.contains(&p.leader) {
+        to.push(p.leader);
+    }
+    let changes: Vec<(&str, String)> = p.remove.iter().map(|&i| (REMOVE, names[i].clone())).collect();
+    let mut value = p.describe(&names);
+    value["mode"] = json!("split");
+    value["partition_first"] = json!(d.partition_first);
+    value["to"] = json!(to.iter().map(|&i| &names[i]).collect::<Vec<_>>());
+    value["voters"] = json!(voters);
+    if d.partition_first {
+        s.start(&cut, json!({"why": "membership split"}));
+    }
+    let mut burst = None;
+    s.step("start-membership", value, |_| {
+        burst = Some(Burst::send(nodes, &to, &changes));
+        Ok(())
     });
-    v.sort();
-    v
+    if !d.partition_first {
+        // At once: before the leader's followers can acknowledge the changes.
+        s.start(&cut, json!({"why": "membership split"}));
+    }
+    if let Some(b) = burst {
+        let (answers, _) = b.answers(nodes, Instant::now() + ANSWER_LIMIT);
+        record_answers(s, answers);
+    }
+}
+
+fn partition(names: &[String], p: &plan::Split) -> Fault {
+    let side = |v: &[usize]| v.iter().map(|&i| names[i].clone()).collect::<Vec<_>>();
+    Fault::Partition {
+        shape: "membership-split",
+        grudge: crate::nemesis::shapes::components(&[side(&p.side), side(&p.rest)]),
+    }
+}
+
+fn record_answers(s: &Stepper, answers: Value) {
+    s.step("membership-answers", answers, |_| Ok(()));
 }
 
 /// Records every node's view of the voters as a `membership-view` op.
@@ -129,59 +241,4 @@ fn record_view(s: &Stepper, nodes: &[NodeInfo]) {
         .map(|(n, st)| (n.name.clone(), json!(st.and_then(|s| s.voters))))
         .collect();
     s.step("membership-view", Value::Object(view), |_| Ok(()));
-}
-
-/// Asks the leader to make one change, retrying while it is busy (an earlier
-/// change not yet committed, a learner still catching up, no leader) until
-/// `end`. A refusal that retrying cannot fix is an error at once.
-fn change(nodes: &[NodeInfo], f: &str, node: &str, end: Instant) -> anyhow::Result<()> {
-    let req = Request {
-        f: f.into(),
-        key: None,
-        value: json!(node),
-    };
-    let mut last = String::from("no node answered");
-    while Instant::now() < end {
-        let st = leader::statuses(nodes);
-        let to = leader::leader(&st).unwrap_or(0);
-        match ask(&nodes[to].client_addr, &req, Duration::from_secs(3)) {
-            Some(Completion::Ok { .. }) => return Ok(()),
-            Some(Completion::Fail { error }) => match error.as_str() {
-                "not-leader" | "change-in-progress" | "not-ready" | "catching-up" => last = error,
-                _ => bail!("{f} {node}: {} refused: {error}", nodes[to].name),
-            },
-            // Unknown: the change may have happened; asking again is harmless
-            // (a node already in the wanted state is answered ok).
-            Some(Completion::Info { error }) => last = error,
-            None => last = format!("{} did not answer", nodes[to].name),
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(anyhow!("{f} {node}: not done in time (last answer: {last})"))
-}
-
-/// One request on a fresh connection; `None` if no reply came in time.
-pub(super) fn ask(addr: &str, req: &Request, timeout: Duration) -> Option<Completion> {
-    let sock = addr.to_socket_addrs().ok()?.next()?;
-    let mut s = TcpStream::connect_timeout(&sock, timeout).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
-    s.set_write_timeout(Some(timeout)).ok()?;
-    s.write_all(request_line(1, req).as_bytes()).ok()?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).ok()?;
-    Some(decode_completion(line.as_bytes()).ok()?.completion)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn at_least_three_voters_stay_or_all_but_one_on_small_clusters() {
-        assert_eq!(min_voters(5), 3);
-        assert_eq!(min_voters(7), 3);
-        assert_eq!(min_voters(4), 3);
-        assert_eq!(min_voters(3), 2);
-        assert_eq!(min_voters(1), 1);
-    }
 }
