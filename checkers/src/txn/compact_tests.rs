@@ -241,3 +241,35 @@ fn a_truncated_last_line_is_a_warning() {
         read.warnings
     );
 }
+
+#[test]
+fn nemesis_ops_with_any_value_are_skipped() {
+    let h = build(&[
+        (0, OpType::Invoke, json!([["append", "x", 1]])),
+        (0, OpType::Ok, json!([["append", "x", 1]])),
+    ]);
+    let mut t = text(&h);
+    for value in [
+        r#"["n1"]"#,
+        r#"{"n1":1}"#,
+        r#""n1""#,
+        r#"[["n1","n2"],["n3"]]"#,
+    ] {
+        t.extend_from_slice(
+            format!(
+                r#"{{"index":9,"type":"info","process":"nemesis","f":"kill","value":{value}}}"#
+            )
+            .as_bytes(),
+        );
+        t.push(b'\n');
+    }
+    let read = jsonl::read(&t[..], Path::new("h.jsonl"), TxnWorkload::ListAppend).unwrap();
+    assert_eq!(read.txns.txns.len(), 1);
+    // A client op's bad value is still an error, naming its line.
+    t.extend_from_slice(br#"{"index":10,"type":"invoke","process":3,"f":"txn","value":["n1"]}"#);
+    t.push(b'\n');
+    let e = jsonl::read(&t[..], Path::new("h.jsonl"), TxnWorkload::ListAppend)
+        .err()
+        .unwrap();
+    assert!(e.starts_with("h.jsonl:7: "), "{e}");
+}
