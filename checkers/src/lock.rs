@@ -65,15 +65,7 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
                 let holder = holder_of(inv);
                 let is_fenced = fenced_op(done);
                 if is_fenced {
-                    fenced.push(Fenced {
-                        key: key.clone(),
-                        token,
-                        sent: inv.time,
-                        done: done.time,
-                        op: done.index,
-                        write: false,
-                        rev: None,
-                    });
+                    fenced.push(Fenced::of(&key, token, inv, done, false));
                 }
                 grants.push(Grant {
                     key: key.clone(),
@@ -109,15 +101,7 @@ pub fn check(history: &History) -> Result<CheckResult, String> {
                             }
                         }
                         if fenced_op(done) {
-                            fenced.push(Fenced {
-                                key: key.clone(),
-                                token,
-                                sent: inv.time,
-                                done: done.time,
-                                op: done.index,
-                                write: true,
-                                rev: done.value.get("rev").and_then(Value::as_i64),
-                            });
+                            fenced.push(Fenced::of(&key, token, inv, done, true));
                         }
                         let end = inv.time.saturating_add(lease_ns(done, inv)?);
                         if inv.time <= holds[at].end {

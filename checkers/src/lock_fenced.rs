@@ -16,6 +16,8 @@
 //!   higher token landed before it.
 
 use crate::evidence::{TokenAnomaly, TokenAt};
+use crate::history::Op;
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// A fenced holder's event that the resource orders by token.
@@ -33,6 +35,24 @@ pub(crate) struct Fenced {
     pub write: bool,
     /// Where the write landed in the resource's order, when it says.
     pub rev: Option<i64>,
+}
+
+impl Fenced {
+    /// The grant (`write` false) or accepted write that `inv` and `done`
+    /// make, with the resource's order (`"rev"`) where a write says it.
+    pub(crate) fn of(key: &str, token: i64, inv: &Op, done: &Op, write: bool) -> Fenced {
+        Fenced {
+            key: key.to_string(),
+            token,
+            sent: inv.time,
+            done: done.time,
+            op: done.index,
+            write,
+            rev: write
+                .then(|| done.value.get("rev").and_then(Value::as_i64))
+                .flatten(),
+        }
+    }
 }
 
 /// Stale writes the resource accepted.

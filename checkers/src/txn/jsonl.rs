@@ -85,7 +85,12 @@ pub(super) fn read_blocks(
                 }
                 match entry.parsed {
                     Ok(line) => {
-                        tally.add(line.kind, line.process, line.time, &line.f);
+                        tally.add(
+                            line.head.kind,
+                            line.head.process,
+                            line.head.time,
+                            &line.head.f,
+                        );
                         feed(&mut b, line, &mut mops, workload).map_err(|e| at(no, e))?
                     }
                     Err((e, whole)) => pending = Some((no, e, whole)),
@@ -187,33 +192,30 @@ fn parse_line<'a>(text: &'a [u8], mops: &mut Vec<RawMop<'a>>) -> Result<Line<'a>
     let had = mops.len();
     if let Some(l) = scan::line(text, mops) {
         return Ok(Line {
-            index: l.index,
-            time: l.time,
-            kind: l.kind,
-            process: l.process,
-            f: Cow::Borrowed(l.f),
+            head: Head {
+                index: l.index,
+                time: l.time,
+                kind: l.kind,
+                process: l.process,
+                f: Cow::Borrowed(l.f),
+            },
             value: l
                 .value
                 .map_or(TxnValue::Null, |(a, z)| TxnValue::Range(a, z)),
         });
     }
     mops.truncate(had);
-    let mut line: Line<'a> = match serde_json::from_slice(text) {
-        Ok(line) => line,
-        // A nemesis op's value is anything (`["n1"]`, a map): it is skipped,
-        // so only its head must read.
-        Err(e) => match serde_json::from_slice::<Head<'a>>(text) {
-            Ok(h) if h.process == Process::Nemesis => Line {
-                index: h.index,
-                time: h.time,
-                kind: h.kind,
-                process: h.process,
-                f: h.f,
-                value: TxnValue::Other("a nemesis op's value"),
-            },
-            _ => return Err(e.to_string()),
-        },
+    // serde, which says what is wrong: the head first, then the value,
+    // except a nemesis op's (anything, `["n1"]` or a map: it is skipped).
+    let head: Head<'a> = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    let value = if head.process == Process::Nemesis {
+        TxnValue::Other("a nemesis op's value")
+    } else {
+        serde_json::from_slice::<ValueOf<'a>>(text)
+            .map_err(|e| e.to_string())?
+            .value
     };
+    let mut line = Line { head, value };
     if let TxnValue::Mops(list) = &mut line.value {
         let from = mops.len() as u32;
         mops.append(list);
@@ -223,17 +225,8 @@ fn parse_line<'a>(text: &'a [u8], mops: &mut Vec<RawMop<'a>>) -> Result<Line<'a>
 }
 
 /// One line, with only what the txn checker needs.
-#[derive(Deserialize)]
 struct Line<'a> {
-    index: u64,
-    #[serde(default)]
-    time: u64,
-    #[serde(rename = "type")]
-    kind: OpType,
-    process: Process,
-    #[serde(borrow)]
-    f: Cow<'a, str>,
-    #[serde(default, borrow)]
+    head: Head<'a>,
     value: TxnValue<'a>,
 }
 
@@ -248,6 +241,13 @@ struct Head<'a> {
     process: Process,
     #[serde(borrow)]
     f: Cow<'a, str>,
+}
+
+/// A line's value alone.
+#[derive(Deserialize)]
+struct ValueOf<'a> {
+    #[serde(default, borrow)]
+    value: TxnValue<'a>,
 }
 
 /// A line's value: micro-ops, or null, or something else (a nemesis op's).
@@ -291,28 +291,29 @@ fn feed<'a>(
     all: &mut [RawMop<'a>],
     workload: TxnWorkload,
 ) -> Result<(), String> {
-    if line.process == Process::Nemesis {
+    let Line { head, value } = line;
+    if head.process == Process::Nemesis {
         return Ok(());
     }
-    let index = line.index;
-    if line.f != "txn" {
+    let index = head.index;
+    if head.f != "txn" {
         return Err(format!(
             "op {index}: f is {:?}; a transactional history has only \"txn\" ops",
-            line.f
+            head.f
         ));
     }
-    let (at, known) = if line.kind == OpType::Invoke {
-        b.invoke(index, line.process)?;
+    let (at, known) = if head.kind == OpType::Invoke {
+        b.invoke(index, head.process)?;
         (None, false)
     } else {
-        let at = b.complete(index, line.process, line.kind)?;
+        let at = b.complete(index, head.process, head.kind)?;
         // The completion of an ok txn holds what its reads returned.
-        if line.kind != OpType::Ok || matches!(line.value, TxnValue::Null) {
+        if head.kind != OpType::Ok || matches!(value, TxnValue::Null) {
             return Ok(());
         }
         (Some(at), true)
     };
-    let mops: &mut [RawMop<'a>] = match line.value {
+    let mops: &mut [RawMop<'a>] = match value {
         TxnValue::Range(a, z) => &mut all[a as usize..z as usize],
         TxnValue::Null | TxnValue::Mops(_) => &mut [],
         TxnValue::Other(what) => {

@@ -340,6 +340,7 @@ impl Drop for SshCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::daemon::tests::Reap;
     use crate::remote::daemon::Daemon;
     use crate::remote::local::LocalRemote;
 
@@ -363,12 +364,6 @@ mod tests {
             stderr: node("n1").join("stderr.log"),
         };
         let pid = d.start(&remote).unwrap();
-        struct Reap(u32);
-        impl Drop for Reap {
-            fn drop(&mut self) {
-                unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
-            }
-        }
         let _reap = Reap(pid);
         std::fs::create_dir_all(node("n2")).unwrap();
         std::fs::write(

@@ -116,8 +116,9 @@ pub struct Args {
     pub budget: check::Budget,
 }
 
-/// Flags checked before anything starts.
-fn validate(args: &Args) -> anyhow::Result<WorkloadKind> {
+/// The flags checked before anything starts: the workload, and the
+/// membership fault's voter bounds.
+fn validate(args: &Args) -> anyhow::Result<(WorkloadKind, Option<(usize, usize)>)> {
     let workload = args
         .workload
         .unwrap_or_else(|| args.target.default_workload());
@@ -153,8 +154,7 @@ fn validate(args: &Args) -> anyhow::Result<WorkloadKind> {
     if args.test_count == 0 {
         return Err(bad_input("--test-count must be at least 1"));
     }
-    membership_voters(args)?;
-    Ok(workload)
+    Ok((workload, membership_voters(args)?))
 }
 
 /// `--membership-voters MIN..MAX`, checked against the nodes (and raft-kv's
@@ -199,7 +199,7 @@ fn membership_voters(args: &Args) -> anyhow::Result<Option<(usize, usize)>> {
 }
 
 pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
-    let workload = validate(&args)?;
+    let (workload, membership_voters) = validate(&args)?;
     // The check's budget is checked now, not after the run.
     args.budget.apply(&mut Default::default(), None)?;
     let kinds = crate::cli::fault_kinds(&args.nemesis);
@@ -260,7 +260,7 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<Outcome> {
             .as_ref()
             .map_or_else(|| args.sets.clone(), UserSystem::settings),
         consistency_models: args.consistency_models.clone(),
-        membership_voters: membership_voters(&args)?,
+        membership_voters,
         version: env!("CARGO_PKG_VERSION").into(),
         // Each run gets its own id (run::run_one).
         run_id: String::new(),

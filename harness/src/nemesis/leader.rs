@@ -36,13 +36,11 @@
 use super::{shapes, Fault, Stepper};
 use crate::cluster::NodeInfo;
 use crate::net::{Grudge, Link, NetFault};
-use faultline_protocol::{decode_completion, request_line, Completion, Request};
+use faultline_protocol::{Completion, Request};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 /// What a node says about itself: the `status` reply of the op protocol.
@@ -51,15 +49,7 @@ pub use faultline_protocol::Status;
 /// Asks one node for its status; `None` when it does not answer in time or
 /// does not know the op.
 pub fn status(addr: &str, timeout: Duration) -> Option<Status> {
-    let sock = addr.to_socket_addrs().ok()?.next()?;
-    let mut s = TcpStream::connect_timeout(&sock, timeout).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
-    s.set_write_timeout(Some(timeout)).ok()?;
-    s.write_all(request_line(1, &Request::status()).as_bytes())
-        .ok()?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).ok()?;
-    match decode_completion(line.as_bytes()).ok()?.completion {
+    match super::request::ask(addr, &Request::status(), timeout)? {
         Completion::Ok { value } => Status::from_value(&value),
         _ => None,
     }
@@ -409,6 +399,7 @@ pub fn figure_8(
 mod tests {
     use super::*;
     use rand::SeedableRng;
+    use std::io::{BufRead, BufReader, Write};
 
     fn st(role: &str, term: u64) -> Option<Status> {
         Some(Status {

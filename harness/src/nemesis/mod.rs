@@ -11,6 +11,7 @@
 pub mod fault;
 pub mod faults;
 pub mod leader;
+pub mod request;
 pub mod schedule;
 pub mod shapes;
 pub mod stepper;

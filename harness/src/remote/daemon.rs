@@ -177,9 +177,18 @@ pub fn proc_state(remote: &dyn Remote, pid: u32) -> anyhow::Result<ProcState> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::remote::local::LocalRemote;
+
+    /// SIGKILLs a daemon a test started when the test ends, however it ends.
+    pub(crate) struct Reap(pub u32);
+
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+        }
+    }
 
     fn sleeper(dir: &Path) -> Daemon {
         Daemon {
@@ -203,12 +212,6 @@ mod tests {
         let d = sleeper(dir.path());
         let pid = d.start(&remote).unwrap();
         // Whatever happens below, do not leave the sleeper behind.
-        struct Reap(u32);
-        impl Drop for Reap {
-            fn drop(&mut self) {
-                unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
-            }
-        }
         let _reap = Reap(pid);
         assert_eq!(d.pid(&remote).unwrap(), Some(pid));
         // It becomes a session leader (its own session id) once `setsid`

@@ -85,12 +85,7 @@ pub fn run_checkers(
     for &name in checkers {
         let started = Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            match txn_workload(name).filter(|_| is_jsonl(source)) {
-                // Read straight from the file: the same verdict as from
-                // the History, and the path that scales to millions of txns.
-                Some(w) => txn::check_file(source, w, &opts.txn).map(|c| c.result),
-                None => registry::check(name, history, opts),
-            }
+            registry::check(name, history, opts)
         }));
         let check = judged(name, outcome, source, &mut error);
         checks.push(check);
@@ -113,10 +108,6 @@ pub fn txn_workload(name: CheckerKind) -> Option<TxnWorkload> {
         CheckerKind::RwRegister => Some(TxnWorkload::RwRegister),
         _ => None,
     }
-}
-
-fn is_jsonl(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "jsonl")
 }
 
 /// A transactional check of a `history.jsonl` file with no History in

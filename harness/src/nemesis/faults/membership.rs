@@ -43,7 +43,6 @@
 mod admin;
 mod plan;
 
-pub(super) use admin::ask;
 use admin::{Burst, ADD, REMOVE};
 use plan::{Mode, Restart};
 

@@ -14,7 +14,7 @@
 //! after each a `ring-view` op: the configuration leader's `ring` answer
 //! (version, groups, spare, the change under way).
 
-use super::membership::ask;
+use crate::nemesis::request::ask;
 use super::FaultPlan;
 use crate::cluster::NodeInfo;
 use crate::nemesis::{leader, Stepper, Until};

@@ -4,11 +4,11 @@
 
 use crate::cluster::NodeInfo;
 use crate::nemesis::leader;
+use crate::nemesis::request::{answer, ask, send};
 use anyhow::{anyhow, bail};
-use faultline_protocol::{decode_completion, request_line, Completion, Request};
+use faultline_protocol::{Completion, Request};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 pub const ADD: &str = "add-member";
@@ -20,31 +20,6 @@ fn request(f: &str, node: &str) -> Request {
         key: None,
         value: json!(node),
     }
-}
-
-/// Connects to `addr` and writes one request; the stream to read its answer.
-fn send(addr: &str, req: &Request, timeout: Duration) -> Option<TcpStream> {
-    let sock = addr.to_socket_addrs().ok()?.next()?;
-    let mut s = TcpStream::connect_timeout(&sock, timeout).ok()?;
-    s.set_write_timeout(Some(timeout)).ok()?;
-    s.write_all(request_line(1, req).as_bytes()).ok()?;
-    Some(s)
-}
-
-/// The answer on `s`, if it comes before `end`.
-fn answer(s: TcpStream, end: Instant) -> Option<Completion> {
-    let left = end.saturating_duration_since(Instant::now());
-    s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
-        .ok()?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).ok()?;
-    Some(decode_completion(line.as_bytes()).ok()?.completion)
-}
-
-/// One request on a fresh connection; `None` if no reply came in time.
-pub fn ask(addr: &str, req: &Request, timeout: Duration) -> Option<Completion> {
-    let s = send(addr, req, timeout)?;
-    answer(s, Instant::now() + timeout)
 }
 
 fn describe(c: Option<&Completion>) -> Value {
