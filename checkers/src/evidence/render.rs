@@ -249,7 +249,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#2
 h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.5em}\
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}\
 th{background:#f3f3f3}code{font-size:.9em}.bad{color:#b00}\
-.legend span{display:inline-block;width:1em;height:.8em;margin:0 .3em 0 1em;vertical-align:middle}";
+.legend span{display:inline-block;width:1em;height:.8em;margin:0 .3em 0 1em;vertical-align:middle}\
+.timeline{overflow-x:auto;max-width:100%}";
 
 /// A self-contained HTML page: the verdict, a timeline of the ops around the
 /// failure (one row per process), the end of the partial linearization with
@@ -336,14 +337,28 @@ fn invalid_sections(page: &mut String, cx: &Counterexample, history: &History) {
             .iter()
             .find(|o| o.index == failed.index)
             .unwrap_or(&ops[0]);
-        timeline(page, &ops, last, &FxHashMap::default(), history);
+        timeline(
+            page,
+            "The witness",
+            &ops,
+            last,
+            &FxHashMap::default(),
+            history,
+        );
         write!(page, "<table>{HEAD}</tr>").unwrap();
         for op in &ops {
             page.push_str(&op_row(op, ""));
         }
         page.push_str("</table><h2>Around the op that cannot be placed</h2>");
     }
-    timeline(page, &window, failed, &order, history);
+    timeline(
+        page,
+        "Timeline around the failure",
+        &window,
+        failed,
+        &order,
+        history,
+    );
 
     write!(
         page,
@@ -380,11 +395,42 @@ fn invalid_sections(page: &mut String, cx: &Counterexample, history: &History) {
     page.push_str("</table>");
 }
 
+/// Width of one character of the timeline's 11 px monospace labels.
+const CHAR_W: f64 = 6.7;
+/// A label's longest value text; the bar's tooltip has the whole op.
+const LABEL_VALUE_CHARS: usize = 24;
+
+/// The x of each event column of a timeline whose bars run from event
+/// `start` to event `end` (`None`: to the right edge) and need `width`
+/// pixels each for their labels: columns at least `gap` apart, each moved
+/// right just enough that every bar ending there holds its label. One pass
+/// in event order suffices, since a bar's start column comes before its end.
+fn event_columns(events: usize, bars: &[(usize, Option<usize>, f64)], gap: f64) -> Vec<f64> {
+    let mut ending: Vec<Vec<(usize, f64)>> = vec![Vec::new(); events];
+    for &(start, end, width) in bars {
+        if let Some(end) = end.filter(|&e| e < events) {
+            ending[end].push((start, width));
+        }
+    }
+    let mut x: Vec<f64> = Vec::with_capacity(events);
+    for bars_ending in &ending {
+        let mut at = x.last().map_or(0.0, |prev| prev + gap);
+        for &(start, width) in bars_ending {
+            // The bar is drawn to its end column plus most of a gap.
+            at = at.max(x.get(start).copied().unwrap_or(at) + width - gap * 0.8);
+        }
+        x.push(at);
+    }
+    x
+}
+
 /// An SVG timeline: one row per process, a bar from each op's invocation to
 /// its completion (to the right edge when it never completed). The x axis is
-/// the order of events in the history, compressed to the window's events.
+/// the order of events in the history, compressed to the window's events and
+/// widened where a bar needs room for its label, so every label is whole.
 fn timeline(
     page: &mut String,
+    heading: &str,
     window: &[&CallView],
     failed: &CallView,
     order: &FxHashMap<u64, usize>,
@@ -410,15 +456,57 @@ fn timeline(
     let mut rows: Vec<String> = window.iter().map(|o| o.process.to_string()).collect();
     rows.sort();
     rows.dedup();
-    let (left, row_h, unit) = (70.0, 22.0, 14.0_f64.max(900.0 / events.len().max(1) as f64));
-    let width = left + unit * (events.len() + 1) as f64;
+    // Each op drawn once: its label, start and end columns.
+    let mut drawn = FxHashSet::default();
+    let bars: Vec<(&CallView, String, usize, Option<usize>)> = window
+        .iter()
+        .filter(|op| drawn.insert(op.index))
+        .filter_map(|op| {
+            let start = rank(*pos.get(&op.index)?);
+            let end = op.completion.and_then(|c| pos.get(&c)).map(|&e| rank(e));
+            // A read says what it returned; other ops what they were given.
+            let said = if op.value.is_null() && op.outcome == "ok" {
+                format!("-> {}", compact(&op.result))
+            } else {
+                compact(&op.value)
+            };
+            let said = if said.chars().count() > LABEL_VALUE_CHARS {
+                said.chars().take(LABEL_VALUE_CHARS - 1).collect::<String>() + "…"
+            } else {
+                said
+            };
+            let label = format!(
+                "{}{} {said}",
+                order
+                    .get(&op.index)
+                    .map_or(String::new(), |n| format!("#{n} ")),
+                op.f,
+            );
+            Some((*op, label, start, end))
+        })
+        .collect();
+    let (left, row_h) = (70.0, 22.0);
+    let gap = 14.0_f64.max(900.0 / events.len().max(1) as f64);
+    let spans: Vec<(usize, Option<usize>, f64)> = bars
+        .iter()
+        .map(|(_, label, start, end)| (*start, *end, label.chars().count() as f64 * CHAR_W + 8.0))
+        .collect();
+    let columns = event_columns(events.len(), &spans, gap);
+    let column = |e: usize| left + columns.get(e).copied().unwrap_or(0.0);
+    // Open bars run to the right edge: leave room for their labels too.
+    let open_room = spans
+        .iter()
+        .filter(|(_, end, _)| end.is_none())
+        .map(|&(start, _, w)| column(start) + w)
+        .fold(0.0, f64::max);
+    let width = (column(events.len().saturating_sub(1)) + gap * 2.0).max(open_room + 4.0);
     let height = row_h * rows.len() as f64 + 30.0;
     write!(
         page,
-        "<h2>Timeline around the failure</h2><p class=\"legend\"><span style=\"background:#4a4\"></span>linearized (#order)\
+        "<h2>{heading}</h2><p class=\"legend\"><span style=\"background:#4a4\"></span>linearized (#order)\
          <span style=\"background:#d33\"></span>cannot be placed<span style=\"background:#999\"></span>other concurrent op\
          <span style=\"background:#fff;border:1px dashed #555\"></span>no completion (info/open)</p>\
-         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-size=\"11\" font-family=\"monospace\">"
+         <div class=\"timeline\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-size=\"11\" font-family=\"monospace\">"
     )
     .unwrap();
     for (r, name) in rows.iter().enumerate() {
@@ -433,54 +521,42 @@ fn timeline(
         )
         .unwrap();
     }
-    let mut drawn = FxHashSet::default();
-    for op in window {
-        let index = op.index;
-        if !drawn.insert(index) {
-            continue;
-        }
-        let Some(&start) = pos.get(&index) else {
-            continue;
-        };
-        let end = op.completion.and_then(|c| pos.get(&c)).copied();
+    for (op, label, start, end) in &bars {
         let row = rows.binary_search(&op.process.to_string()).unwrap_or(0);
-        let x0 = left + unit * rank(start) as f64;
-        let x1 = end.map_or(width - 2.0, |e| left + unit * rank(e) as f64 + unit * 0.8);
+        let x0 = column(*start);
+        let x1 = end.map_or(width - 2.0, |e| column(e) + gap * 0.8);
         let y = 20.0 + row as f64 * row_h;
-        let is_failed = op.index == failed.index;
-        let n = order.get(&index);
-        let fill = if is_failed {
+        let n = order.get(&op.index);
+        let fill = if op.index == failed.index {
             "#d33"
         } else if n.is_some() {
             "#4a4"
         } else {
             "#999"
         };
-        let dash = if end.is_none() || op.outcome == "info" {
-            " stroke=\"#555\" stroke-dasharray=\"3 2\" fill-opacity=\"0.35\""
+        // Open ops: a light dashed bar, labelled in dark text.
+        let (dash, text) = if end.is_none() || op.outcome == "info" {
+            (
+                " stroke=\"#555\" stroke-dasharray=\"3 2\" fill-opacity=\"0.35\"",
+                "#222",
+            )
         } else {
-            ""
+            ("", "#fff")
         };
-        let label = format!(
-            "{}{} {}",
-            n.map_or(String::new(), |n| format!("#{n} ")),
-            op.f,
-            compact(&op.value)
-        );
         write!(
             page,
             "<g><title>{}</title><rect x=\"{x0:.1}\" y=\"{y:.0}\" width=\"{:.1}\" height=\"{:.0}\" rx=\"3\" fill=\"{fill}\"{dash}/>\
-             <text x=\"{:.1}\" y=\"{:.0}\" fill=\"#fff\">{}</text></g>",
+             <text x=\"{:.1}\" y=\"{:.0}\" fill=\"{text}\">{}</text></g>",
             escape(&op_line(op)),
             (x1 - x0).max(3.0),
             row_h - 6.0,
             x0 + 3.0,
             y + 12.0,
-            escape(&label.chars().take(((x1 - x0) / 7.0) as usize).collect::<String>())
+            escape(label)
         )
         .unwrap();
     }
-    page.push_str("</svg>");
+    page.push_str("</svg></div>");
 }
 
 #[cfg(test)]
@@ -518,6 +594,119 @@ mod tests {
             "failed op drawn in red"
         );
         assert!(html.contains("cannot be placed"));
+    }
+
+    /// Every bar of the SVG timeline is wide enough for its whole label.
+    fn assert_labels_fit(html: &str) {
+        let svg = &html[html.find("<svg").expect("a timeline")..];
+        let mut bars = 0;
+        for g in svg.split("<g>").skip(1) {
+            let width: f64 = g
+                .split("width=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let text = g.split("<text").nth(1).unwrap();
+            let label = text[text.find('>').unwrap() + 1..]
+                .split("</text>")
+                .next()
+                .unwrap();
+            // Whole: the op's name and value as its tooltip has them.
+            let title = g
+                .split("<title>")
+                .nth(1)
+                .unwrap()
+                .split("</title>")
+                .next()
+                .unwrap();
+            let said = label
+                .trim_start_matches(|c: char| c == '#' || c.is_ascii_digit())
+                .trim_start();
+            let (f, value) = said.split_once(' ').expect("a name and a value");
+            // A read's label shows its result, others their input.
+            let whole = match value.strip_prefix("-&gt; ") {
+                Some(result) => format!(" {f} null -&gt; {result}"),
+                None => format!(" {f} {value} "),
+            };
+            assert!(title.contains(&whole), "label {label:?} cut (op: {title})");
+            let chars = label
+                .replace("&quot;", "\"")
+                .replace("&gt;", ">")
+                .replace("&lt;", "<")
+                .replace("&amp;", "&")
+                .chars()
+                .count();
+            assert!(
+                chars as f64 * CHAR_W + 3.0 <= width,
+                "label {label:?} ({chars} chars) on a bar {width} px wide"
+            );
+            bars += 1;
+        }
+        assert!(bars > 0);
+    }
+
+    #[test]
+    fn every_timeline_label_fits_its_bar() {
+        // Many short ops among long-running ones: with one column an event,
+        // each short op's bar would be one column wide and its "#79 write
+        // 1234" label cut. Four clients write unique values and read them
+        // back; one read at the end returns a value long overwritten.
+        let mut ops = Vec::new();
+        let mut i = 0;
+        let mut push = |ops: &mut Vec<Op>, kind, p, f: &str, v| {
+            ops.push(Op::client(i, kind, p, f, v));
+            i += 1;
+        };
+        push(&mut ops, OpType::Invoke, 9, "write", json!(99_999));
+        for round in 0..40_i64 {
+            for p in 0..4 {
+                push(
+                    &mut ops,
+                    OpType::Invoke,
+                    p,
+                    "write",
+                    json!(1000 + round * 4 + p as i64),
+                );
+            }
+            for p in 0..4 {
+                push(
+                    &mut ops,
+                    OpType::Ok,
+                    p,
+                    "write",
+                    json!(1000 + round * 4 + p as i64),
+                );
+            }
+        }
+        push(&mut ops, OpType::Invoke, 5, "read", Value::Null);
+        push(&mut ops, OpType::Ok, 5, "read", json!(1000));
+        let h = History::new(ops);
+        let r = check_named(&h, "register", Some(&json!(0)), &Options::default()).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary);
+        let html = render_html(&r, &h);
+        assert!(html.contains("#1"), "linearization order numbers shown");
+        assert_labels_fit(&html);
+    }
+
+    #[test]
+    fn columns_leave_room_for_each_label() {
+        let bars = [
+            (0, Some(1), 120.0),
+            (1, Some(2), 10.0),
+            (0, Some(3), 400.0),
+            (2, None, 50.0),
+        ];
+        let x = event_columns(4, &bars, 14.0);
+        for &(start, end, width) in &bars {
+            if let Some(end) = end {
+                assert!(x[end] + 14.0 * 0.8 - x[start] >= width - 1e-9, "{x:?}");
+            }
+        }
+        assert!(x.windows(2).all(|w| w[1] - w[0] >= 14.0 - 1e-9), "{x:?}");
     }
 
     #[test]
