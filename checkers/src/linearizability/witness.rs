@@ -9,10 +9,11 @@
 //!   or not). Every op completed by the cut precedes every dropped op in any
 //!   linearization, and open ops constrain nothing, so this only relaxes.
 //! - **drop a read** (it changes no state), or **drop an op that sets a
-//!   value no remaining op observes** (no read returns it, no cas expects
-//!   it): in a linearization, the ops between it and the next setter saw its
-//!   value, so none of them remain; remaining open cas ops that did not take
-//!   effect still need not.
+//!   value no remaining op can observe from it** (no read returns it, no cas
+//!   expects it, except ops that begin after another acknowledged setter
+//!   that began after this op ended): in a linearization, the ops between it
+//!   and the next setter saw its value, so none of them remain; remaining
+//!   open cas ops that did not take effect still need not.
 //!
 //! The search is delta debugging over these steps (halves, then quarters,
 //! ... then single ops), each candidate checked with a short budget; a
@@ -288,16 +289,46 @@ impl Trial<'_> {
 }
 
 /// Whether dropping `dropped` keeps the witness sound: each is a read, or
-/// sets a value no op in `remaining` observes.
+/// sets a value that no op in `remaining` can observe from it: every
+/// remaining op that observes the value (a read of it, a cas expecting it)
+/// comes after a remaining acknowledged setter that itself began after this
+/// one ended (and another setter of the value stays). In any linearization
+/// that setter falls between the two, so this one's reign holds no
+/// remaining op and it can go.
 fn sound_to_drop(dropped: &[Item<'_>], remaining: &[Item<'_>]) -> bool {
-    let observed = |v: &Value| {
-        remaining.iter().any(|i| match i.effect {
-            Effect::Read(r) => r == v,
-            Effect::Sets { expects, .. } => expects == Some(v),
+    let observes = |i: &Item<'_>, v: &Value| match i.effect {
+        Effect::Read(r) => r == v,
+        Effect::Sets { expects, .. } => expects == Some(v),
+    };
+    // Surely after `setter` and before `observer`: a remaining setter that
+    // took effect (acknowledged) in between, in real time.
+    let overwritten_before = |setter: &Item<'_>, observer: &Item<'_>| {
+        let Some(set_done) = setter.rec.complete_pos.filter(|_| setter.rec.is_ok()) else {
+            return false;
+        };
+        remaining.iter().any(|w| {
+            matches!(w.effect, Effect::Sets { .. })
+                && w.rec.is_ok()
+                && w.rec.invoke_pos > set_done
+                && w.rec
+                    .complete_pos
+                    .is_some_and(|done| done < observer.rec.invoke_pos)
         })
+    };
+    // Only while another setter of the value stays: a witness that keeps
+    // none would read as "nothing wrote it", true of the witness but not of
+    // the history.
+    let set_by_another = |v: &Value| {
+        remaining
+            .iter()
+            .any(|w| matches!(w.effect, Effect::Sets { sets, .. } if sets == v))
     };
     dropped.iter().all(|i| match i.effect {
         Effect::Read(_) => true,
-        Effect::Sets { sets, .. } => !observed(sets),
+        Effect::Sets { sets, .. } => {
+            let mut observers = remaining.iter().filter(|o| observes(o, sets)).peekable();
+            observers.peek().is_none()
+                || (set_by_another(sets) && observers.all(|o| overwritten_before(i, o)))
+        }
     })
 }
