@@ -62,7 +62,8 @@ const fn differs(mut c: Case, ours: &'static [&'static str], why: &'static str) 
 }
 
 /// Why ours differs on a key whose reads no one order explains.
-const NO_ORDER_FROM_BAD_READS: &str = "x's reads disagree ([1 3] and [1 2 3]) or repeat an element \
+const NO_ORDER_FROM_BAD_READS: &str =
+    "x's reads disagree ([1 3] and [1 2 3]) or repeat an element \
      ([1 2 1]), so no one version order explains them: Elle still orders x by its longest read \
      and closes a G1c through it; we infer no order for such a key (sound), and report the \
      incompatible-order or duplicate-elements alone";
@@ -91,7 +92,13 @@ const G1: &[&str] = &[
 const CASES: &[Case] = &[
     // --- list_append_test.clj ---
     only(
-        case("la-g0", LA, &[ReadUncommitted], &["G0"], &["read-uncommitted"]),
+        case(
+            "la-g0",
+            LA,
+            &[ReadUncommitted],
+            &["G0"],
+            &["read-uncommitted"],
+        ),
         &["G0"],
     ),
     case(
@@ -118,7 +125,13 @@ const CASES: &[Case] = &[
         &["read-committed"],
     ),
     only(
-        case("la-g1c", LA, &[ReadCommitted], &["G1c"], &["read-committed"]),
+        case(
+            "la-g1c",
+            LA,
+            &[ReadCommitted],
+            &["G1c"],
+            &["read-committed"],
+        ),
         G1,
     ),
     case(
@@ -308,8 +321,20 @@ const CASES: &[Case] = &[
         &["G1b", "empty-transaction-graph"],
         &["read-committed"],
     ),
-    case("rw-g-single-without-txn-order", RW, &[Serializable], &[], &[]),
-    case("rw-g2-item-without-txn-order", RW, &[Serializable], &[], &[]),
+    case(
+        "rw-g-single-without-txn-order",
+        RW,
+        &[Serializable],
+        &[],
+        &[],
+    ),
+    case(
+        "rw-g2-item-without-txn-order",
+        RW,
+        &[Serializable],
+        &[],
+        &[],
+    ),
     case("rw-g1c", RW, &[ReadUncommitted], &[], &[]),
     case(
         "rw-g1c",
@@ -318,13 +343,7 @@ const CASES: &[Case] = &[
         &["G1c"],
         &["read-committed"],
     ),
-    case(
-        "rw-g1c",
-        RW,
-        &[Serializable],
-        &["G1c"],
-        &["read-committed"],
-    ),
+    case("rw-g1c", RW, &[Serializable], &["G1c"], &["read-committed"]),
     only(
         case(
             "rw-internal",
@@ -393,7 +412,10 @@ fn ours(elle: &str) -> Option<String> {
     if meta.contains(&elle) || elle.ends_with("-cycle-exists") {
         return None;
     }
-    Some(elle.replace("G-single-item", "G-single").replace("G-nonadjacent-item", "G-nonadjacent"))
+    Some(
+        elle.replace("G-single-item", "G-single")
+            .replace("G-nonadjacent-item", "G-nonadjacent"),
+    )
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -441,7 +463,8 @@ fn elle_examples_get_elle_answers() {
         if types != want {
             wrong.push(format!("{at}: Elle says {:?}, we {types:?}", c.elle_types));
         }
-        if c.only.is_none() && (verdict == Verdict::Invalid) != !want.is_empty() {
+        let invalid = verdict == Verdict::Invalid;
+        if c.only.is_none() && invalid == want.is_empty() {
             wrong.push(format!("{at}: verdict {verdict:?}"));
         }
         // Every model Elle rules out first that we have, we rule out first.

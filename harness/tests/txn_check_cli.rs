@@ -298,13 +298,14 @@ fn a_stale_read_of_a_process_own_write_breaks_strong_session_serializable() {
     assert_eq!(d["not"], json!(["strong-session-snapshot-isolation"]));
     assert_eq!(
         d["also_not"],
-        json!(["strong-session-serializable", "strong-snapshot-isolation", "strict-serializable"])
+        json!([
+            "strong-session-serializable",
+            "strong-snapshot-isolation",
+            "strict-serializable"
+        ])
     );
     assert!(
-        d["explanation"]
-            .as_str()
-            .unwrap()
-            .contains("process"),
+        d["explanation"].as_str().unwrap().contains("process"),
         "{d}"
     );
 

@@ -373,7 +373,10 @@ mod tests {
             "history.edn:3: the op has no :process (other ops have one)"
         );
         let e = err("{:type :ok, :value [[:r :x 1]]}\n{:type :ok, :f :read, :process 0}");
-        assert!(e.starts_with("history.edn:1: the op has no :process"), "{e}");
+        assert!(
+            e.starts_with("history.edn:1: the op has no :process"),
+            "{e}"
+        );
         let e = err("{:type :ok, :value 3, :process 0}");
         assert_eq!(e, "history.edn:1: the op has no :f");
         let e = err("{:type :ok, :f :read, :process -1}");

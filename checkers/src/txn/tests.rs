@@ -594,11 +594,7 @@ fn permutations(v: &mut Vec<usize>, at: usize, f: &mut impl FnMut(&[usize]) -> b
 fn session_plans() -> impl Strategy<Value = (Plan, Vec<usize>, Vec<u64>)> {
     plans().prop_flat_map(|(plan, lag)| {
         let n = plan.len();
-        (
-            Just(plan),
-            Just(lag),
-            prop::collection::vec(0u64..3, n),
-        )
+        (Just(plan), Just(lag), prop::collection::vec(0u64..3, n))
     })
 }
 
@@ -760,8 +756,14 @@ fn most_session_violations_are_caught() {
         );
     }
     eprintln!("{only_session} of 400 serializable but not in session order, {caught} caught");
-    assert!(only_session > 20, "too few session violations ({only_session})");
-    assert!(caught >= only_session * 9 / 10, "caught {caught} of {only_session}");
+    assert!(
+        only_session > 20,
+        "too few session violations ({only_session})"
+    );
+    assert!(
+        caught >= only_session * 9 / 10,
+        "caught {caught} of {only_session}"
+    );
 }
 
 /// The evidence as it is written in `results.json`.
