@@ -480,6 +480,26 @@ fn bad_input_says_where() {
     assert!(e.contains("appended by both op 0 and op 2"), "{e}");
 }
 
+/// Elle writes an invocation's read without its value: `[:r :x]`. A
+/// completion must say what the read returned.
+#[test]
+fn an_invoked_read_may_leave_its_value_out() {
+    let h = build(&[
+        (0, OpType::Invoke, json!([["r", "x"], ["append", "y", 1]])),
+        (0, OK, json!([["r", "x", []], ["append", "y", 1]])),
+    ]);
+    assert_eq!(la(&h).verdict, Verdict::Valid);
+    let h = build(&[
+        (0, OpType::Invoke, json!([["r", "x"]])),
+        (0, OK, json!([["r", "x"]])),
+    ]);
+    let e = check(&h, TxnWorkload::ListAppend, &Options::default()).unwrap_err();
+    assert!(
+        e.contains("op 1: micro-op 0") && e.contains("expected [f, key, value]"),
+        "{e}"
+    );
+}
+
 // --- Property tests against every serial order ---------------------------
 
 /// A generated micro-op before it runs: (append or read, key).
