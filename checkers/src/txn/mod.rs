@@ -114,7 +114,7 @@ pub fn check_txns(
         ));
     }
     // The strongest order a model asks for says which edges to add.
-    let order = models
+    let promised = models
         .iter()
         .map(|m| m.order())
         .max()
@@ -135,10 +135,10 @@ pub fn check_txns(
         },
         || {
             let mut e = Edges::default();
-            if order >= Order::Process {
+            if promised >= Order::Process {
                 order::process_edges(txns, &mut e);
             }
-            if order == Order::Realtime {
+            if promised == Order::Realtime {
                 order::realtime_edges(txns, &mut e);
             }
             e
@@ -148,7 +148,7 @@ pub fn check_txns(
     edges.extend(order_edges);
     let graph = Graph::build(n, edges);
     let components = graph.cycles_components();
-    let extra = match order {
+    let extra = match promised {
         Order::None => 0,
         Order::Process => graph::PROCESS,
         Order::Realtime => graph::PROCESS | graph::REALTIME,
