@@ -248,6 +248,7 @@ fn main() {
             let mb = std::fs::metadata(&path).map_or(0, |m| m.len() >> 20);
             for model in [
                 ConsistencyModel::StrictSerializable,
+                ConsistencyModel::StrongSessionSerializable,
                 ConsistencyModel::Serializable,
             ] {
                 let opts = txn::Options {

@@ -250,3 +250,67 @@ fn a_bank_history_checks_with_workload_bank() {
         text(&out)
     );
 }
+
+/// Process 1 appends 2 to x, then reads x without it (Elle's "Strong
+/// Session SI violation"): serializable (the read can go first), but not in
+/// the order process 1 ran its txns.
+const STALE_OWN_WRITE_EDN: &str = r#"{:process 0, :index 0, :type :invoke, :f :txn, :value [[:append :x 1]]}
+{:process 0, :index 1, :type :ok, :f :txn, :value [[:append :x 1]]}
+{:process 1, :index 2, :type :invoke, :f :txn, :value [[:append :x 2]]}
+{:process 1, :index 3, :type :ok, :f :txn, :value [[:append :x 2]]}
+{:process 1, :index 4, :type :invoke, :f :txn, :value [[:r :x nil]]}
+{:process 1, :index 5, :type :ok, :f :txn, :value [[:r :x [1]]]}
+{:process 2, :index 6, :type :invoke, :f :txn, :value [[:r :x nil]]}
+{:process 2, :index 7, :type :ok, :f :txn, :value [[:r :x [1 2]]]}
+"#;
+
+#[test]
+fn a_stale_read_of_a_process_own_write_breaks_strong_session_serializable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("history.edn");
+    std::fs::write(&path, STALE_OWN_WRITE_EDN).unwrap();
+    let p = path.to_str().unwrap();
+    let check = |models: &str| {
+        let out = faultline(
+            &[
+                "check",
+                p,
+                "--workload",
+                "list-append",
+                "--consistency-models",
+                models,
+                "--json",
+            ],
+            tmp.path(),
+        );
+        let results: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", text(&out));
+        });
+        (out.status.code(), results["checks"][0]["details"].clone())
+    };
+    let (code, d) = check("serializable");
+    assert_eq!(code, Some(0), "{d}");
+    assert_eq!(d["anomaly_types"], json!([]));
+
+    let (code, d) = check("strong-session-serializable");
+    assert_eq!(code, Some(1), "{d}");
+    assert_eq!(d["anomaly_types"], json!(["G-single-process"]));
+    assert_eq!(d["not"], json!(["strong-session-snapshot-isolation"]));
+    assert_eq!(
+        d["also_not"],
+        json!([
+            "strong-session-serializable",
+            "strong-snapshot-isolation",
+            "strict-serializable"
+        ])
+    );
+    assert!(
+        d["explanation"].as_str().unwrap().contains("process"),
+        "{d}"
+    );
+
+    let (code, _) = check("strong-session-snapshot-isolation");
+    assert_eq!(code, Some(1));
+    let (code, _) = check("snapshot-isolation,strong-session-read-committed");
+    assert_eq!(code, Some(0));
+}

@@ -7,6 +7,12 @@
 //! through `Format::nil_read_is_unknown`. Histories of independent keys
 //! (`jepsen.independent`, every value a `[key value]` tuple) are split into
 //! `key` and `value`.
+//!
+//! Elle's own example histories leave fields out, and are read as Elle
+//! reads them: an op without `:f` whose value is a list of micro-ops
+//! (`[:append k v]`, `[:r k v]`, `[:w k v]`) is a `txn`; a history in which
+//! no op has a `:process` is one process (with a warning). An op without a
+//! `:process` among ops that have one is an error.
 
 use super::edn::{Edn, Parser};
 use super::ImportError;
@@ -21,6 +27,9 @@ pub fn parse(text: &str, path: &Path) -> Result<(History, Vec<String>), ImportEr
     let sequence = parser.open_sequence();
     let mut ops = Vec::new();
     let mut nemesis_open = false;
+    // The line of the first op without a :process, and whether any has one.
+    let mut no_process: Option<usize> = None;
+    let mut some_process = false;
     loop {
         if sequence.is_some_and(|close| parser.close_sequence(close)) {
             if !parser.at_end() {
@@ -35,8 +44,20 @@ pub fn parse(text: &str, path: &Path) -> Result<(History, Vec<String>), ImportEr
         let line = parser.skip_blank();
         match parser.next_value() {
             Ok(Some(map)) => {
-                let op = to_op(&map, &mut nemesis_open)
+                let (op, has_process) = to_op(&map, &mut nemesis_open)
                     .map_err(|message| ImportError::malformed(path, line, message))?;
+                if has_process {
+                    some_process = true;
+                } else {
+                    no_process.get_or_insert(line);
+                }
+                if let (true, Some(at)) = (some_process, no_process) {
+                    return Err(ImportError::malformed(
+                        path,
+                        at,
+                        "the op has no :process (other ops have one)",
+                    ));
+                }
                 ops.push(op);
             }
             Ok(None) => {
@@ -62,6 +83,12 @@ pub fn parse(text: &str, path: &Path) -> Result<(History, Vec<String>), ImportEr
         }
     }
 
+    if no_process.is_some() && !ops.is_empty() {
+        warnings.push(format!(
+            "{}: no op has a :process; read as one process, as Elle does",
+            path.display()
+        ));
+    }
     if is_independent(&ops) {
         split_tuples(&mut ops);
     }
@@ -70,9 +97,10 @@ pub fn parse(text: &str, path: &Path) -> Result<(History, Vec<String>), ImportEr
     Ok((history, warnings))
 }
 
-/// Converts one op map. `nemesis_open` tracks whether the nemesis has an
+/// Converts one op map, and says whether it had a `:process` (without one
+/// it is put on process 0). `nemesis_open` tracks whether the nemesis has an
 /// invocation waiting for its completion (Jepsen types both as `:info`).
-fn to_op(map: &Edn, nemesis_open: &mut bool) -> Result<Op, String> {
+fn to_op(map: &Edn, nemesis_open: &mut bool) -> Result<(Op, bool), String> {
     if !matches!(map, Edn::Map(_)) {
         return Err(format!(
             "expected an op map, found {} `{}`",
@@ -105,11 +133,13 @@ fn to_op(map: &Edn, nemesis_open: &mut bool) -> Result<Op, String> {
                 short(other)
             ))
         }
-        None => return Err("the op has no :process".into()),
+        None => Process::Client(0),
     };
+    let has_process = field("process").is_some();
     let f = match field("f") {
         Some(Edn::Keyword(s) | Edn::Str(s) | Edn::Symbol(s)) => s.clone(),
         Some(other) => return Err(format!(":f must be a keyword, found {}", other.kind())),
+        None if field("value").is_some_and(is_txn) => "txn".into(),
         None => return Err("the op has no :f".into()),
     };
     let time = match field("time") {
@@ -142,7 +172,7 @@ fn to_op(map: &Edn, nemesis_open: &mut bool) -> Result<Op, String> {
         let key = field("key").map(Edn::as_key);
         (kind, key, raw_value.to_json())
     };
-    Ok(Op {
+    let op = Op {
         index: 0,
         time,
         kind,
@@ -152,6 +182,22 @@ fn to_op(map: &Edn, nemesis_open: &mut bool) -> Result<Op, String> {
         value,
         error,
         node: None,
+    };
+    Ok((op, has_process))
+}
+
+/// Whether a value is a non-empty list of micro-ops: `[:append k v]`,
+/// `[:r k v]` or `[:w k v]`.
+fn is_txn(value: &Edn) -> bool {
+    let mops = match value {
+        Edn::Vector(items) | Edn::List(items) if !items.is_empty() => items,
+        _ => return false,
+    };
+    mops.iter().all(|m| match m {
+        Edn::Vector(parts) | Edn::List(parts) => {
+            matches!(parts.first(), Some(Edn::Keyword(f)) if matches!(f.as_str(), "append" | "r" | "w"))
+        }
+        _ => false,
     })
 }
 
@@ -287,6 +333,18 @@ mod tests {
         assert_eq!(h.ops[0].value, json!([1, 2]));
     }
 
+    /// Elle's example histories: no :f, and no :process anywhere.
+    #[test]
+    fn txns_without_f_or_process_read_as_elle_reads_them() {
+        let text = "{:index 0 :type :invoke :value [[:append 253 1] [:r 9 nil]]}\n\
+                    {:index 1 :type :ok :value [[:append 253 1] [:r 9 [2]]]}\n";
+        let (h, warnings) = read(text).unwrap();
+        assert!(h.ops.iter().all(|o| o.f == "txn"));
+        assert!(h.ops.iter().all(|o| o.process == Process::Client(0)));
+        assert_eq!(h.ops[1].value, json!([["append", 253, 1], ["r", 9, [2]]]));
+        assert!(warnings[0].contains("no op has a :process"), "{warnings:?}");
+    }
+
     #[test]
     fn truncated_last_op_is_a_warning() {
         let text = "{:type :invoke, :f :read, :process 0}\n{:type :ok, :f :re";
@@ -309,8 +367,18 @@ mod tests {
         );
         let e = err("{:type :maybe, :f :read, :process 0}");
         assert!(e.starts_with("history.edn:1: :type must be"), "{e}");
-        let e = err("\n\n{:type :ok, :f :read}");
-        assert_eq!(e, "history.edn:3: the op has no :process");
+        let e = err("{:type :ok, :f :read, :process 0}\n\n{:type :ok, :f :read}");
+        assert_eq!(
+            e,
+            "history.edn:3: the op has no :process (other ops have one)"
+        );
+        let e = err("{:type :ok, :value [[:r :x 1]]}\n{:type :ok, :f :read, :process 0}");
+        assert!(
+            e.starts_with("history.edn:1: the op has no :process"),
+            "{e}"
+        );
+        let e = err("{:type :ok, :value 3, :process 0}");
+        assert_eq!(e, "history.edn:1: the op has no :f");
         let e = err("{:type :ok, :f :read, :process -1}");
         assert!(e.contains(":process must be"), "{e}");
         let e = err("{:type :ok, :f :read, :process 1}\n{:type :ok :f}\n{}");

@@ -393,6 +393,8 @@ fn parse_mop(
 ) -> Result<Mop, String> {
     let parts = match item.as_array() {
         Some(p) if p.len() == 3 => p,
+        // An invocation's read may leave its value out (Elle's `[:r :x]`).
+        Some(p) if p.len() == 2 && !known && p[0] == "r" => p,
         _ => return Err("expected [f, key, value]".into()),
     };
     let f = parts[0].as_str().ok_or("f must be a string")?;
@@ -401,7 +403,7 @@ fn parse_mop(
         Value::Number(n) if n.as_i64().is_some() => b.key_int(n.as_i64().expect("checked")),
         _ => return Err("the key must be a string or an integer".into()),
     };
-    let value = &parts[2];
+    let value = parts.get(2).unwrap_or(&Value::Null);
     let raw = match value {
         Value::Null => Raw::Null,
         Value::Number(n) => n.as_i64().map_or(Raw::Other, Raw::Int),

@@ -27,7 +27,7 @@ mod compact_tests;
 mod tests;
 
 pub use history::TxnWorkload;
-pub use models::ConsistencyModel;
+pub use models::{ConsistencyModel, Order};
 
 use crate::evidence::{TxnEvidence, TxnStats};
 use crate::verdict::{CheckResult, Verdict};
@@ -113,7 +113,12 @@ pub fn check_txns(
             graph::MAX_TXNS - 1
         ));
     }
-    let realtime = models.iter().any(|m| m.needs_realtime());
+    // The strongest order a model asks for says which edges to add.
+    let promised = models
+        .iter()
+        .map(|m| m.order())
+        .max()
+        .unwrap_or(Order::None);
     let mut found = Anomalies::new(opts.examples.max(1));
     let mut edges = Edges::default();
     // Data edges on one core, process and real-time edges on the other.
@@ -130,8 +135,10 @@ pub fn check_txns(
         },
         || {
             let mut e = Edges::default();
-            if realtime {
+            if promised >= Order::Process {
                 order::process_edges(txns, &mut e);
+            }
+            if promised == Order::Realtime {
                 order::realtime_edges(txns, &mut e);
             }
             e
@@ -141,10 +148,10 @@ pub fn check_txns(
     edges.extend(order_edges);
     let graph = Graph::build(n, edges);
     let components = graph.cycles_components();
-    let extra = if realtime {
-        graph::PROCESS | graph::REALTIME
-    } else {
-        0
+    let extra = match promised {
+        Order::None => 0,
+        Order::Process => graph::PROCESS,
+        Order::Realtime => graph::PROCESS | graph::REALTIME,
     };
     cycles::search(&graph, &components, extra, |name, cycle| {
         let ids = cycle.iter().map(|s| s.from).collect();
