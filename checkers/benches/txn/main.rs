@@ -302,6 +302,10 @@ fn main() {
                     );
                 }
             }
+            if keep.is_none() {
+                // A 1M-txn history is 1.3 GB: one at a time on the disk.
+                let _ = std::fs::remove_file(&path);
+            }
         }
     }
     if !wrong.is_empty() {
