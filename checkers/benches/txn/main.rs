@@ -23,8 +23,7 @@ mod plant;
 
 use faultline_checkers::txn::{self, ConsistencyModel, TxnWorkload};
 use generate::{generate, Db, Plant};
-use faultline_checkers::evidence::TxnEvidence;
-use plant::Gadget;
+use plant::{relate, Gadget, Relation};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -111,61 +110,9 @@ fn cases() -> Vec<Case> {
 /// types such as `G-single`).
 fn chosen(only: &Option<Vec<String>>, number: usize, case: &Case) -> bool {
     only.as_ref().is_none_or(|o| {
-        o.iter().any(|c| {
-            c.parse() == Ok(number) || case.plant.is_some_and(|g| g.kind == c.as_str())
-        })
+        o.iter()
+            .any(|c| c.parse() == Ok(number) || case.plant.is_some_and(|g| g.kind == c.as_str()))
     })
-}
-
-/// How a type found in a history with a plant relates to it.
-#[derive(Clone, Copy, PartialEq)]
-enum Relation {
-    /// The planted type.
-    Planted,
-    /// One the plant's txns show by themselves (`Gadget::implied`).
-    Implied,
-    /// Every example of it is a cycle through a planted txn and the
-    /// database's txns that ran between planted ones: a plant that goes
-    /// back in time closes cycles with their forward (real-time, rw, ...)
-    /// edges too.
-    ThroughPlant,
-    /// None of the above: a bug to look into.
-    Unexplained,
-}
-
-/// Every type found, its count, and how it relates to the plant.
-fn relate(
-    plant: Option<&Gadget>,
-    planted_txns: &BTreeSet<u64>,
-    evidence: &TxnEvidence,
-) -> Vec<(String, u64, Relation)> {
-    evidence
-        .anomaly_types
-        .iter()
-        .map(|t| {
-            let n = evidence.anomaly_counts[t.as_str()].as_u64().unwrap_or(0);
-            let through_plant = || {
-                evidence.anomalies[t.as_str()]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .all(|example| {
-                        example["ops"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .any(|op| op.as_u64().is_some_and(|i| planted_txns.contains(&i)))
-                    })
-            };
-            let relation = match plant {
-                Some(g) if g.kind == t => Relation::Planted,
-                Some(g) if g.implied.contains(&t.as_str()) => Relation::Implied,
-                Some(_) if through_plant() => Relation::ThroughPlant,
-                _ => Relation::Unexplained,
-            };
-            (t.clone(), n, relation)
-        })
-        .collect()
 }
 
 /// The row's cells: whether the planted type was named, and the types

@@ -6,7 +6,9 @@
 //! gadget's doing: its type, and the `implied` types the same txns also
 //! show (said for each why).
 
+use faultline_checkers::evidence::TxnEvidence;
 use faultline_checkers::txn::TxnWorkload::{self, ListAppend, RwRegister};
+use std::collections::BTreeSet;
 
 /// How a planted txn ends.
 #[derive(Clone, Copy, PartialEq)]
@@ -74,6 +76,57 @@ fn value(mops: &str, copy: usize, completed: bool) -> String {
         })
         .collect();
     format!("[{}]", mops.join(","))
+}
+
+/// How a type found in a history with a plant relates to it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Relation {
+    /// The planted type.
+    Planted,
+    /// One the plant's txns show by themselves (`Gadget::implied`).
+    Implied,
+    /// Every example of it is a cycle through a planted txn and the
+    /// database's txns that ran between planted ones: a plant that goes
+    /// back in time closes cycles with their forward (real-time, rw, ...)
+    /// edges too.
+    ThroughPlant,
+    /// None of the above: a bug to look into.
+    Unexplained,
+}
+
+/// Every type found, its count, and how it relates to the plant.
+pub fn relate(
+    plant: Option<&Gadget>,
+    planted_txns: &BTreeSet<u64>,
+    evidence: &TxnEvidence,
+) -> Vec<(String, u64, Relation)> {
+    evidence
+        .anomaly_types
+        .iter()
+        .map(|t| {
+            let n = evidence.anomaly_counts[t.as_str()].as_u64().unwrap_or(0);
+            let through_plant = || {
+                evidence.anomalies[t.as_str()]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|example| {
+                        example["ops"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|op| op.as_u64().is_some_and(|i| planted_txns.contains(&i)))
+                    })
+            };
+            let relation = match plant {
+                Some(g) if g.kind == t => Relation::Planted,
+                Some(g) if g.implied.contains(&t.as_str()) => Relation::Implied,
+                Some(_) if through_plant() => Relation::ThroughPlant,
+                _ => Relation::Unexplained,
+            };
+            (t.clone(), n, relation)
+        })
+        .collect()
 }
 
 /// The gadgets of `w`.
@@ -200,22 +253,14 @@ pub static GADGETS: &[Gadget] = &[
         ListAppend,
         "G-single-process",
         &[],
-        &[
-            (0, Ok, "append x 1"),
-            (0, Ok, "r x []"),
-            (1, Ok, "r x [1]"),
-        ],
+        &[(0, Ok, "append x 1"), (0, Ok, "r x []"), (1, Ok, "r x [1]")],
         "0 0 1 1 2 2",
     ),
     g(
         ListAppend,
         "G-single-realtime",
         &[],
-        &[
-            (0, Ok, "append x 1"),
-            (1, Ok, "r x []"),
-            (2, Ok, "r x [1]"),
-        ],
+        &[(0, Ok, "append x 1"), (1, Ok, "r x []"), (2, Ok, "r x [1]")],
         "0 0 1 1 2 2",
     ),
     // T0 -rw-> T1 -wr-> T2 -rw-> T3 -wr-> T0.
