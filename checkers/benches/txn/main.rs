@@ -184,7 +184,7 @@ fn main() {
             let path = dir.join(format!("history-{n}-{number}.jsonl"));
             // The planted txns' invocations, kept beside a kept history.
             let planted_path = path.with_extension("planted.json");
-            if keep.is_none() || !path.exists() {
+            if keep.is_none() || !path.exists() || !planted_path.exists() {
                 let mut out = BufWriter::new(File::create(&path).expect("create the history"));
                 let plant = plant.map(|gadget| Plant {
                     gadget,
