@@ -409,14 +409,15 @@ proptest! {
         ops in prop::collection::vec(crash_heavy_op(), 1..=8),
         order in prop::collection::vec(0usize..8, 0..16),
         cut in 0usize..18,
+        forget in prop::collection::vec(0usize..18, 0..4),
         drop in prop::collection::vec(0usize..18, 0..5),
     ) {
         let h = small_history(&ops, &order);
-        if let Some(relaxed) = witness::relaxed(&h, None, cut, &drop) {
+        if let Some(relaxed) = witness::relaxed(&h, None, cut, &forget, &drop) {
             if brute_force(&h, register_step) {
                 prop_assert!(
                     brute_force(&relaxed, register_step),
-                    "cut {} drop {:?} of\n{:#?}\ngave\n{:#?}", cut, drop, h.ops, relaxed.ops
+                    "cut {} forget {:?} drop {:?} of\n{:#?}\ngave\n{:#?}", cut, forget, drop, h.ops, relaxed.ops
                 );
             }
         }
@@ -429,14 +430,15 @@ proptest! {
         ops in prop::collection::vec(small_op(), 1..=8),
         order in prop::collection::vec(0usize..8, 0..16),
         cut in 0usize..18,
+        forget in prop::collection::vec(0usize..18, 0..4),
         drop in prop::collection::vec(0usize..18, 0..5),
     ) {
         let h = small_history(&ops, &order);
-        if let Some(relaxed) = witness::relaxed(&h, None, cut, &drop) {
+        if let Some(relaxed) = witness::relaxed(&h, None, cut, &forget, &drop) {
             if brute_force(&h, register_step) {
                 prop_assert!(
                     brute_force(&relaxed, register_step),
-                    "cut {} drop {:?} of\n{:#?}\ngave\n{:#?}", cut, drop, h.ops, relaxed.ops
+                    "cut {} forget {:?} drop {:?} of\n{:#?}\ngave\n{:#?}", cut, forget, drop, h.ops, relaxed.ops
                 );
             }
         }
@@ -683,14 +685,14 @@ fn a_setter_is_dropped_only_behind_an_acknowledged_overwrite() {
     assert!(brute_force(&crashed, register_step));
     // The later write of 1 stands between the first and the read: the first
     // may go. Nothing acknowledged stands between the later one and the read.
-    assert!(witness::relaxed(&crashed, None, usize::MAX, &[0]).is_some());
-    assert!(witness::relaxed(&crashed, None, usize::MAX, &[2]).is_none());
+    assert!(witness::relaxed(&crashed, None, usize::MAX, &[], &[0]).is_some());
+    assert!(witness::relaxed(&crashed, None, usize::MAX, &[], &[2]).is_none());
     // Acknowledged: the history is not linearizable, and either write of 1
     // may go, not both.
     let acked = overwritten_then_read(OpType::Ok);
     assert!(!brute_force(&acked, register_step));
-    let relaxed = witness::relaxed(&acked, None, usize::MAX, &[2]).expect("sound to drop");
+    let relaxed = witness::relaxed(&acked, None, usize::MAX, &[], &[2]).expect("sound to drop");
     assert_eq!(relaxed.ops.len(), 6);
     assert!(!brute_force(&relaxed, register_step));
-    assert!(witness::relaxed(&acked, None, usize::MAX, &[0, 2]).is_none());
+    assert!(witness::relaxed(&acked, None, usize::MAX, &[], &[0, 2]).is_none());
 }

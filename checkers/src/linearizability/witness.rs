@@ -15,6 +15,12 @@
 //!   and the next setter saw its value, so none of them remain; remaining
 //!   open cas ops that did not take effect still need not.
 //!
+//! - **forget a cas's expectation**: checked as a write of its new value,
+//!   it constrains less (any linearization of the cas is one of the write),
+//!   so this only relaxes too, and the witness with its cas as they were is
+//!   invalid all the more. It cuts chains of cas ops that each observe the
+//!   one before, which would otherwise keep each other in the witness.
+//!
 //! The search is delta debugging over these steps (halves, then quarters,
 //! ... then single ops), each candidate checked with a short budget; a
 //! candidate the checker cannot decide in time is kept out. It applies to
@@ -47,6 +53,8 @@ enum Effect<'h> {
 struct Item<'h> {
     rec: Recorded<'h>,
     effect: Effect<'h>,
+    /// A cas whose expectation was forgotten: checked as a write.
+    as_write: bool,
 }
 
 /// Whether [`shrink`] applies to `model`.
@@ -90,7 +98,8 @@ pub fn shrink(
     }
     let all: Vec<Spoken<'_>> = items.iter().map(|i| spoken(history, i)).collect();
     let cut = trial.earliest_cut(&items);
-    let items = trial.drop_ops(cut_at(items, cut));
+    let items = trial.shrink(cut_at(items, cut), forget_expectations);
+    let items = trial.shrink(items, drop_soundly);
     let reads: Vec<u64> = items
         .iter()
         .filter(|i| matches!(i.effect, Effect::Read(_)) && i.rec.is_ok())
@@ -154,7 +163,11 @@ fn items_of<'h>(history: &'h History, key: Option<&str>) -> Option<Vec<Item<'h>>
                 },
                 _ => return None,
             };
-            Some(Item { rec, effect })
+            Some(Item {
+                rec,
+                effect,
+                as_write: false,
+            })
         })
         .collect();
     Some(items)
@@ -176,15 +189,32 @@ fn cut_at(items: Vec<Item<'_>>, cut: usize) -> Vec<Item<'_>> {
     items
 }
 
-/// The history of `items`: their invoke lines and the completions they keep.
+/// The history of `items`: their invoke lines and the completions they
+/// keep (a cas checked as a write rewritten as one).
 fn history_of_items(history: &History, items: &[Item<'_>]) -> History {
-    let mut positions: Vec<usize> = Vec::with_capacity(items.len() * 2);
+    let mut lines: Vec<(usize, Option<&Value>)> = Vec::with_capacity(items.len() * 2);
     for i in items {
-        positions.push(i.rec.invoke_pos);
-        positions.extend(i.rec.complete_pos);
+        let write_of = match i.effect {
+            Effect::Sets { sets, .. } if i.as_write => Some(sets),
+            _ => None,
+        };
+        lines.push((i.rec.invoke_pos, write_of));
+        lines.extend(i.rec.complete_pos.map(|p| (p, write_of)));
     }
-    positions.sort_unstable();
-    History::new(positions.iter().map(|&p| history.ops[p].clone()).collect())
+    lines.sort_unstable_by_key(|&(p, _)| p);
+    History::new(
+        lines
+            .iter()
+            .map(|&(p, write_of)| {
+                let mut op = history.ops[p].clone();
+                if let Some(v) = write_of {
+                    op.f = "write".into();
+                    op.value = v.clone();
+                }
+                op
+            })
+            .collect(),
+    )
 }
 
 /// The witness as a history of its own: the invoke line of each of its ops
@@ -205,20 +235,66 @@ pub fn witness_history(history: &History, witness: &Witness) -> History {
     )
 }
 
-/// One relaxation step as [`shrink`] takes it, for property tests: the ops
-/// of `key`, cut at history position `cut`, without the ops invoked at the
+/// Relaxation steps as [`shrink`] takes them, for property tests: the ops
+/// of `key`, cut at history position `cut`, the cas ops invoked at the
+/// positions in `forget` checked as writes, without the ops invoked at the
 /// positions in `drop`. `None` when dropping them would not be sound.
 pub fn relaxed(
     history: &History,
     key: Option<&str>,
     cut: usize,
+    forget: &[usize],
     drop: &[usize],
 ) -> Option<History> {
-    let items = cut_at(items_of(history, key)?, cut);
+    let mut items = cut_at(items_of(history, key)?, cut);
+    for item in &mut items {
+        if forget.contains(&item.rec.invoke_pos) {
+            forget_expectation(item);
+        }
+    }
     let (dropped, remaining): (Vec<Item<'_>>, Vec<Item<'_>>) = items
         .into_iter()
         .partition(|i| drop.contains(&i.rec.invoke_pos));
     sound_to_drop(&dropped, &remaining).then(|| history_of_items(history, &remaining))
+}
+
+/// Checks a cas as a write of its new value; `false` if it is no cas.
+fn forget_expectation(item: &mut Item<'_>) -> bool {
+    match &mut item.effect {
+        Effect::Sets { expects, .. } if expects.is_some() => {
+            *expects = None;
+            item.as_write = true;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A step of the search on `items[range]`: what the witness would become,
+/// or `None` when the step does not apply there.
+type Step = for<'h> fn(&[Item<'h>], std::ops::Range<usize>) -> Option<Vec<Item<'h>>>;
+
+/// The cas ops of the range checked as writes.
+fn forget_expectations<'h>(
+    items: &[Item<'h>],
+    range: std::ops::Range<usize>,
+) -> Option<Vec<Item<'h>>> {
+    let mut out = items.to_vec();
+    let mut any = false;
+    for item in &mut out[range] {
+        any |= forget_expectation(item);
+    }
+    any.then_some(out)
+}
+
+/// The items without the range, if dropping it is sound.
+fn drop_soundly<'h>(items: &[Item<'h>], range: std::ops::Range<usize>) -> Option<Vec<Item<'h>>> {
+    let remaining: Vec<Item<'h>> = items[..range.start]
+        .iter()
+        .chain(&items[range.end..])
+        .copied()
+        .collect();
+    sound_to_drop(&items[range], &remaining).then_some(remaining)
 }
 
 struct Trial<'a> {
@@ -257,27 +333,25 @@ impl Trial<'_> {
         best
     }
 
-    /// Delta debugging: drops chunks of ops while what remains is invalid
-    /// and the drop is sound (see the module's comment).
-    fn drop_ops<'h>(&self, mut items: Vec<Item<'h>>) -> Vec<Item<'h>> {
+    /// Delta debugging: takes `step` on chunks of ops (halves, quarters,
+    /// ... single ops) while what it gives is still invalid.
+    fn shrink<'h>(&self, mut items: Vec<Item<'h>>, step: Step) -> Vec<Item<'h>> {
         let mut chunk = items.len().div_ceil(2).max(1);
         loop {
             let mut changed = false;
             let mut start = 0;
             while start < items.len() && Instant::now() < self.deadline {
                 let end = (start + chunk).min(items.len());
-                let remaining: Vec<Item<'h>> = items[..start]
-                    .iter()
-                    .chain(&items[end..])
-                    .copied()
-                    .collect();
-                if sound_to_drop(&items[start..end], &remaining)
-                    && self.invalid(&remaining, usize::MAX)
-                {
-                    items = remaining;
-                    changed = true;
-                } else {
-                    start = end;
+                match step(&items, start..end).filter(|c| self.invalid(c, usize::MAX)) {
+                    Some(smaller) => {
+                        // A drop leaves the next chunk at `start`.
+                        if smaller.len() == items.len() {
+                            start = end;
+                        }
+                        items = smaller;
+                        changed = true;
+                    }
+                    None => start = end,
                 }
             }
             if Instant::now() >= self.deadline || (chunk == 1 && !changed) {
