@@ -193,7 +193,8 @@ pub fn search<M: Model>(
         info_node_pos[i + 1] = problem.call_pos[op as usize];
     }
     let mut info = Links::chain(info_ops.len());
-    // For each indeterminate op, the previous one (by call) with an equal input.
+    // For each indeterminate op, the previous one (by call) with an equal
+    // input; for each completed op, the previous one by return.
     let mut same_before = vec![u32::MAX; n_ops];
     {
         let mut last: FxHashMap<&M::Input, u32> = FxHashMap::default();
@@ -202,8 +203,14 @@ pub fn search<M: Model>(
                 same_before[op as usize] = prev;
             }
         }
+        last.clear();
+        for &(_, op, _) in events.iter().filter(|e| e.2) {
+            if let Some(prev) = last.insert(&problem.inputs[op as usize], op) {
+                same_before[op as usize] = prev;
+            }
+        }
     }
-    let mut info_done = vec![false; n_ops];
+    let mut done = vec![false; n_ops];
     let keys: Vec<u128> = (0..n_ops as u32).map(zobrist).collect();
 
     let n_ok = ok_ops.len();
@@ -266,7 +273,16 @@ pub fn search<M: Model>(
         // The op to try at the cursor, if any.
         let candidate = match cursor {
             Cursor::Main(node) if node != NIL && !node_is_return[node as usize] => {
-                Some((node_op[node as usize], u64::MAX))
+                let op = node_op[node as usize];
+                // Of two candidates with equal inputs, the one that returns
+                // first goes first: swapping them in any linearization
+                // keeps every state and every real-time order.
+                let twin = same_before[op as usize];
+                if twin != u32::MAX && !done[twin as usize] && call_node[twin as usize] < node {
+                    cursor = Cursor::Main(main.next[node as usize]);
+                    continue;
+                }
+                Some((op, u64::MAX))
             }
             Cursor::Main(node) => {
                 // A return: its op must come before anything later. Try the
@@ -283,7 +299,7 @@ pub fn search<M: Model>(
             Cursor::Info(node, bound) if node != NIL && info_node_pos[node as usize] < bound => {
                 let op = info_node_op[node as usize];
                 let twin = same_before[op as usize];
-                if twin != u32::MAX && !info_done[twin as usize] {
+                if twin != u32::MAX && !done[twin as usize] {
                     cursor = Cursor::Info(info.next[node as usize], bound);
                     continue;
                 }
@@ -314,6 +330,7 @@ pub fn search<M: Model>(
                     stack.push(Frame { op, state, bound });
                     state = next;
                     linearized ^= keys[op as usize];
+                    done[op as usize] = true;
                     if bound == u64::MAX {
                         main.unlink(call_node[op as usize]);
                         main.unlink(return_node[op as usize]);
@@ -323,7 +340,6 @@ pub fn search<M: Model>(
                         }
                     } else {
                         info.unlink(info_node[op as usize]);
-                        info_done[op as usize] = true;
                     }
                     stats.max_depth = stats.max_depth.max(stack.len() as u64);
                     cursor = Cursor::Main(main.first());
@@ -354,6 +370,7 @@ pub fn search<M: Model>(
                 state = frame.state;
                 linearized ^= keys[frame.op as usize];
                 let op = frame.op as usize;
+                done[op] = false;
                 cursor = if frame.bound == u64::MAX {
                     main.relink(return_node[op]);
                     main.relink(call_node[op]);
@@ -361,7 +378,6 @@ pub fn search<M: Model>(
                     Cursor::Main(main.next[call_node[op] as usize])
                 } else {
                     info.relink(info_node[op]);
-                    info_done[op] = false;
                     Cursor::Info(info.next[info_node[op] as usize], frame.bound)
                 };
             }

@@ -388,3 +388,33 @@ fn crashed_ops_the_reads_decide_leave_the_search() {
     assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary);
     assert_eq!(r.blamed, vec![6]);
 }
+
+/// Two open writes of 1: the one that returns first must be the one placed
+/// first (the other is needed after the write of 2), which the rule "of
+/// equal open ops, the earliest-returning first" keeps, in every search.
+#[test]
+fn equal_open_ops_are_placed_in_order_of_return() {
+    let h = history(&[
+        (1, "invoke", "write", None, json!(1)),
+        (2, "invoke", "write", None, json!(1)),
+        (3, "invoke", "read", None, Value::Null),
+        (3, "ok", "read", None, json!(1)),
+        (4, "invoke", "write", None, json!(2)),
+        (4, "ok", "write", None, json!(2)),
+        (1, "ok", "write", None, json!(1)),
+        (5, "invoke", "read", None, Value::Null),
+        (5, "ok", "read", None, json!(2)),
+        (6, "invoke", "read", None, Value::Null),
+        (6, "ok", "read", None, json!(1)),
+        (2, "ok", "write", None, json!(1)),
+    ]);
+    for strategy in [Strategy::Auto, Strategy::DepthFirst, Strategy::Frontier] {
+        let opts = Options {
+            strategy,
+            first_try: std::time::Duration::ZERO,
+            ..Options::default()
+        };
+        let r = check_named(&h, "cas-register", None, &opts).unwrap();
+        assert_eq!(r.verdict, Verdict::Valid, "{strategy:?}: {}", r.summary);
+    }
+}
