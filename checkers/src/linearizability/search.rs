@@ -20,8 +20,9 @@
 //! random key per op), updated in O(1) per step: two different sets collide
 //! with probability 2^-128, far below any hardware error rate.
 
+use super::memo::StretchMemo;
 use crate::models::Model;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -41,6 +42,9 @@ pub struct Problem<M: Model> {
 pub struct Budget<'a> {
     pub deadline: Option<Instant>,
     pub memory_limit: u64,
+    /// Bytes of memo past which the depth-first search frees what it
+    /// remembers of the stretches behind it (see [`memo`](super::memo)).
+    pub memo_keep: u64,
     /// Bytes of search memory in use across all parts.
     pub memory_used: &'a AtomicU64,
     /// Set when another part proved the history invalid.
@@ -225,8 +229,21 @@ pub fn search<M: Model>(
     let mut linearized: u128 = 0;
     let mut ok_done = 0usize;
     let mut stack: Vec<Frame<M::State>> = Vec::new();
-    let mut cache: FxHashSet<(u128, M::State)> = FxHashSet::default();
-    let entry_bytes = (std::mem::size_of::<(u128, M::State)>() + 1) as u64;
+    // Cut points: the counts of completed ops returned when none is open.
+    let mut cut_counts = Vec::new();
+    let (mut open, mut returned) = (0usize, 0usize);
+    for &(_, _, ret) in &events {
+        if ret {
+            open -= 1;
+            returned += 1;
+            if open == 0 {
+                cut_counts.push(returned);
+            }
+        } else {
+            open += 1;
+        }
+    }
+    let mut memo = StretchMemo::new(&cut_counts, n_ok);
     // The problem and the per-op tables above (events, links, keys): about
     // 128 bytes an op besides its input.
     let tables = (n_ops * (128 + std::mem::size_of::<M::Input>())) as u64;
@@ -244,7 +261,7 @@ pub fn search<M: Model>(
     let outcome = loop {
         steps += 1;
         if steps & 1023 == 0 {
-            let bytes = cache.capacity() as u64 * entry_bytes
+            let bytes = memo.bytes()
                 + (stack.capacity() * std::mem::size_of::<Frame<M::State>>()) as u64
                 + (best.capacity() * 4) as u64
                 + tables;
@@ -312,17 +329,25 @@ pub fn search<M: Model>(
                 let lifted = match model.step(state, &inputs[op as usize]) {
                     Some(next) => {
                         let key = (linearized ^ keys[op as usize], next);
-                        if cache.len() == cache.capacity() {
-                            // The table is about to double: refuse to if that
-                            // would break the memory limit (while it moves,
-                            // the old table and the new one are both held).
-                            let grown = (cache.capacity().max(16) as u64) * 2 * entry_bytes;
-                            let used = budget.memory_used.load(Ordering::Relaxed);
+                        let done_after = ok_done + usize::from(bound == u64::MAX);
+                        let grown = memo.growth(done_after);
+                        if grown > 0 {
+                            // A table is about to double: past `memo_keep`,
+                            // first free the stretches behind; refuse to grow
+                            // if that would still break the limit.
+                            let mut used = budget.memory_used.load(Ordering::Relaxed);
+                            let held = memo.bytes();
+                            if held + grown > budget.memo_keep && memo.free_before(done_after) {
+                                let freed = (held - memo.bytes()).min(reported_bytes);
+                                used =
+                                    budget.memory_used.fetch_sub(freed, Ordering::Relaxed) - freed;
+                                reported_bytes -= freed;
+                            }
                             if used + grown > budget.memory_limit {
                                 break Outcome::Unknown(StopReason::Memory);
                             }
                         }
-                        cache.insert(key).then_some(next)
+                        memo.insert(done_after, key).then_some(next)
                     }
                     None => None,
                 };
@@ -386,6 +411,6 @@ pub fn search<M: Model>(
     budget
         .memory_used
         .fetch_sub(reported_bytes, Ordering::Relaxed);
-    stats.states = cache.len() as u64;
+    stats.states = memo.inserted;
     (outcome, stats)
 }
