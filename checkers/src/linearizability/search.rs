@@ -120,9 +120,13 @@ struct Frame<S> {
     /// For an indeterminate op: the bound it was tried under. `u64::MAX` for
     /// a completed op.
     bound: u64,
+    /// Placed as an applicable pure op: nothing else was to be tried there.
+    forced: bool,
 }
 
 enum Cursor {
+    /// At a pure completed op that applies: the only op tried here.
+    Forced(u32),
     /// At a node of the completed-op list.
     Main(u32),
     /// At a node of the indeterminate-op list, trying ops called before `bound`.
@@ -256,7 +260,16 @@ pub fn search<M: Model>(
     let mut stable = 0usize;
     let mut blocked = u32::MAX;
     let mut steps = 0u64;
-    let mut cursor = Cursor::Main(main.first());
+    let pure: Vec<bool> = inputs.iter().map(|i| model.is_pure(i)).collect();
+    let mut cursor = first_cursor(
+        &main,
+        &node_op,
+        &node_is_return,
+        &pure,
+        model,
+        inputs,
+        state,
+    );
 
     let outcome = loop {
         steps += 1;
@@ -289,6 +302,7 @@ pub fn search<M: Model>(
         }
         // The op to try at the cursor, if any.
         let candidate = match cursor {
+            Cursor::Forced(node) => Some((node_op[node as usize], u64::MAX)),
             Cursor::Main(node) if node != NIL && !node_is_return[node as usize] => {
                 let op = node_op[node as usize];
                 // Of two candidates with equal inputs, the one that returns
@@ -352,7 +366,13 @@ pub fn search<M: Model>(
                     None => None,
                 };
                 if let Some(next) = lifted {
-                    stack.push(Frame { op, state, bound });
+                    let forced = matches!(cursor, Cursor::Forced(_));
+                    stack.push(Frame {
+                        op,
+                        state,
+                        bound,
+                        forced,
+                    });
                     state = next;
                     linearized ^= keys[op as usize];
                     done[op as usize] = true;
@@ -367,9 +387,19 @@ pub fn search<M: Model>(
                         info.unlink(info_node[op as usize]);
                     }
                     stats.max_depth = stats.max_depth.max(stack.len() as u64);
-                    cursor = Cursor::Main(main.first());
+                    cursor = first_cursor(
+                        &main,
+                        &node_op,
+                        &node_is_return,
+                        &pure,
+                        model,
+                        inputs,
+                        state,
+                    );
                 } else {
                     cursor = match cursor {
+                        // Explored before: so is everything from here.
+                        Cursor::Forced(_) => Cursor::Info(NIL, 0),
                         Cursor::Main(node) => Cursor::Main(main.next[node as usize]),
                         Cursor::Info(node, bound) => Cursor::Info(info.next[node as usize], bound),
                     };
@@ -400,7 +430,11 @@ pub fn search<M: Model>(
                     main.relink(return_node[op]);
                     main.relink(call_node[op]);
                     ok_done -= 1;
-                    Cursor::Main(main.next[call_node[op] as usize])
+                    if frame.forced {
+                        Cursor::Info(NIL, 0)
+                    } else {
+                        Cursor::Main(main.next[call_node[op] as usize])
+                    }
                 } else {
                     info.relink(info_node[op]);
                     Cursor::Info(info.next[info_node[op] as usize], frame.bound)
@@ -413,4 +447,29 @@ pub fn search<M: Model>(
         .fetch_sub(reported_bytes, Ordering::Relaxed);
     stats.states = memo.inserted;
     (outcome, stats)
+}
+
+/// Where the search starts at a new configuration: at a pure op among the
+/// candidates that applies in `state`, if any, and at the first candidate
+/// otherwise. A pure op that applies is placed at once and alone: any
+/// linearization that places it later can move it up here (every op that
+/// must precede it has, being a candidate, and it changes no state).
+fn first_cursor<M: Model>(
+    main: &Links,
+    node_op: &[u32],
+    node_is_return: &[bool],
+    pure: &[bool],
+    model: &mut M,
+    inputs: &[M::Input],
+    state: M::State,
+) -> Cursor {
+    let mut node = main.first();
+    while node != NIL && !node_is_return[node as usize] {
+        let op = node_op[node as usize] as usize;
+        if pure[op] && model.step(state, &inputs[op]) == Some(state) {
+            return Cursor::Forced(node);
+        }
+        node = main.next[node as usize];
+    }
+    Cursor::Main(main.first())
 }
