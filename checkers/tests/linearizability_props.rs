@@ -189,6 +189,16 @@ fn crash_heavy_op() -> impl Strategy<Value = SmallOp> {
     })
 }
 
+/// A read or a write of 0 or 1, completed ok but one time in ten.
+fn twin_heavy_op() -> impl Strategy<Value = SmallOp> {
+    (any::<bool>(), 0i64..2, 0u8..10, 0i64..2).prop_map(|(read, v, end, seen)| SmallOp {
+        f: if read { "read" } else { "write" },
+        arg: if read { Value::Null } else { json!(v) },
+        end: if end == 0 { 1 } else { 0 },
+        read_value: json!(seen),
+    })
+}
+
 /// 0 ok (most often), 1 info, 2 fail, 3 open, from a number below 10.
 fn end_kind(n: u8) -> u8 {
     match n {
@@ -375,6 +385,21 @@ proptest! {
     #[test]
     fn crash_heavy_histories_match_brute_force(
         ops in prop::collection::vec(crash_heavy_op(), 1..=10),
+        order in prop::collection::vec(0usize..10, 0..20),
+    ) {
+        let h = small_history(&ops, &order);
+        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
+        for opts in strategies() {
+            let r = check_named(&h, "cas-register", None, &opts).unwrap();
+            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
+        }
+    }
+
+    /// Ops over two values, most of them completed: many open ops with
+    /// equal inputs, where the searches place the earliest-returning first.
+    #[test]
+    fn equal_input_histories_match_brute_force(
+        ops in prop::collection::vec(twin_heavy_op(), 1..=10),
         order in prop::collection::vec(0usize..10, 0..20),
     ) {
         let h = small_history(&ops, &order);

@@ -286,6 +286,16 @@ pub fn search_frontier<M: Model>(
     let inputs = &problem.inputs;
     let blind: Vec<bool> = inputs.iter().map(|i| model.is_blind(i)).collect();
     let pure: Vec<bool> = inputs.iter().map(|i| model.is_pure(i)).collect();
+    // For each completed op, the previous one by return with an equal input.
+    let mut earlier_twin = vec![u32::MAX; n_ops];
+    {
+        let mut last: FxHashMap<&M::Input, u32> = FxHashMap::default();
+        for &(_, op, _) in events.iter().filter(|e| e.2) {
+            if let Some(prev) = last.insert(&inputs[op as usize], op) {
+                earlier_twin[op as usize] = prev;
+            }
+        }
+    }
     // Slots of open pure completed ops.
     let mut pure_mask = 0u64;
     let mut called = vec![0u32; members.len()];
@@ -399,6 +409,19 @@ pub fn search_frontier<M: Model>(
                 let p = slot_op[slot];
                 if after_crashed && blind[p as usize] {
                     continue;
+                }
+                // Of open ops with equal inputs, the one that returns first
+                // is placed first (swapping the two in a linearization
+                // keeps its states and its real-time order).
+                let twin = earlier_twin[p as usize];
+                if twin != u32::MAX {
+                    let t = slot_of[twin as usize];
+                    if t != u8::MAX
+                        && slot_op[t as usize] == twin
+                        && (open_mask & !lin) >> t & 1 == 1
+                    {
+                        continue;
+                    }
                 }
                 if let Some(s) = model.step(state, &inputs[p as usize]) {
                     let lin1 = lin | 1 << slot;

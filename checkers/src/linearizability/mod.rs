@@ -8,6 +8,7 @@
 
 pub mod calls;
 mod frontier;
+mod memo;
 pub mod online;
 mod parts;
 pub mod register_rules;

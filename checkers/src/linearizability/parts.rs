@@ -129,9 +129,11 @@ where
 {
     let memory_used = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
+    let memory_limit = opts.memory_limit_bytes.unwrap_or_else(default_memory_limit);
     let budget = Budget {
         deadline: opts.timeout.map(|t| Instant::now() + t),
-        memory_limit: opts.memory_limit_bytes.unwrap_or_else(default_memory_limit),
+        memory_limit,
+        memo_keep: memory_limit / 4,
         memory_used: &memory_used,
         stop: &stop,
     };

@@ -20,8 +20,9 @@
 //! random key per op), updated in O(1) per step: two different sets collide
 //! with probability 2^-128, far below any hardware error rate.
 
+use super::memo::StretchMemo;
 use crate::models::Model;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -41,6 +42,9 @@ pub struct Problem<M: Model> {
 pub struct Budget<'a> {
     pub deadline: Option<Instant>,
     pub memory_limit: u64,
+    /// Bytes of memo past which the depth-first search frees what it
+    /// remembers of the stretches behind it (see [`memo`](super::memo)).
+    pub memo_keep: u64,
     /// Bytes of search memory in use across all parts.
     pub memory_used: &'a AtomicU64,
     /// Set when another part proved the history invalid.
@@ -116,9 +120,13 @@ struct Frame<S> {
     /// For an indeterminate op: the bound it was tried under. `u64::MAX` for
     /// a completed op.
     bound: u64,
+    /// Placed as an applicable pure op: nothing else was to be tried there.
+    forced: bool,
 }
 
 enum Cursor {
+    /// At a pure completed op that applies: the only op tried here.
+    Forced(u32),
     /// At a node of the completed-op list.
     Main(u32),
     /// At a node of the indeterminate-op list, trying ops called before `bound`.
@@ -193,7 +201,8 @@ pub fn search<M: Model>(
         info_node_pos[i + 1] = problem.call_pos[op as usize];
     }
     let mut info = Links::chain(info_ops.len());
-    // For each indeterminate op, the previous one (by call) with an equal input.
+    // For each indeterminate op, the previous one (by call) with an equal
+    // input; for each completed op, the previous one by return.
     let mut same_before = vec![u32::MAX; n_ops];
     {
         let mut last: FxHashMap<&M::Input, u32> = FxHashMap::default();
@@ -202,8 +211,14 @@ pub fn search<M: Model>(
                 same_before[op as usize] = prev;
             }
         }
+        last.clear();
+        for &(_, op, _) in events.iter().filter(|e| e.2) {
+            if let Some(prev) = last.insert(&problem.inputs[op as usize], op) {
+                same_before[op as usize] = prev;
+            }
+        }
     }
-    let mut info_done = vec![false; n_ops];
+    let mut done = vec![false; n_ops];
     let keys: Vec<u128> = (0..n_ops as u32).map(zobrist).collect();
 
     let n_ok = ok_ops.len();
@@ -218,8 +233,21 @@ pub fn search<M: Model>(
     let mut linearized: u128 = 0;
     let mut ok_done = 0usize;
     let mut stack: Vec<Frame<M::State>> = Vec::new();
-    let mut cache: FxHashSet<(u128, M::State)> = FxHashSet::default();
-    let entry_bytes = (std::mem::size_of::<(u128, M::State)>() + 1) as u64;
+    // Cut points: the counts of completed ops returned when none is open.
+    let mut cut_counts = Vec::new();
+    let (mut open, mut returned) = (0usize, 0usize);
+    for &(_, _, ret) in &events {
+        if ret {
+            open -= 1;
+            returned += 1;
+            if open == 0 {
+                cut_counts.push(returned);
+            }
+        } else {
+            open += 1;
+        }
+    }
+    let mut memo = StretchMemo::new(&cut_counts, n_ok);
     // The problem and the per-op tables above (events, links, keys): about
     // 128 bytes an op besides its input.
     let tables = (n_ops * (128 + std::mem::size_of::<M::Input>())) as u64;
@@ -232,12 +260,21 @@ pub fn search<M: Model>(
     let mut stable = 0usize;
     let mut blocked = u32::MAX;
     let mut steps = 0u64;
-    let mut cursor = Cursor::Main(main.first());
+    let pure: Vec<bool> = inputs.iter().map(|i| model.is_pure(i)).collect();
+    let mut cursor = first_cursor(
+        &main,
+        &node_op,
+        &node_is_return,
+        &pure,
+        model,
+        inputs,
+        state,
+    );
 
     let outcome = loop {
         steps += 1;
         if steps & 1023 == 0 {
-            let bytes = cache.capacity() as u64 * entry_bytes
+            let bytes = memo.bytes()
                 + (stack.capacity() * std::mem::size_of::<Frame<M::State>>()) as u64
                 + (best.capacity() * 4) as u64
                 + tables;
@@ -265,8 +302,18 @@ pub fn search<M: Model>(
         }
         // The op to try at the cursor, if any.
         let candidate = match cursor {
+            Cursor::Forced(node) => Some((node_op[node as usize], u64::MAX)),
             Cursor::Main(node) if node != NIL && !node_is_return[node as usize] => {
-                Some((node_op[node as usize], u64::MAX))
+                let op = node_op[node as usize];
+                // Of two candidates with equal inputs, the one that returns
+                // first goes first: swapping them in any linearization
+                // keeps every state and every real-time order.
+                let twin = same_before[op as usize];
+                if twin != u32::MAX && !done[twin as usize] && call_node[twin as usize] < node {
+                    cursor = Cursor::Main(main.next[node as usize]);
+                    continue;
+                }
+                Some((op, u64::MAX))
             }
             Cursor::Main(node) => {
                 // A return: its op must come before anything later. Try the
@@ -283,7 +330,7 @@ pub fn search<M: Model>(
             Cursor::Info(node, bound) if node != NIL && info_node_pos[node as usize] < bound => {
                 let op = info_node_op[node as usize];
                 let twin = same_before[op as usize];
-                if twin != u32::MAX && !info_done[twin as usize] {
+                if twin != u32::MAX && !done[twin as usize] {
                     cursor = Cursor::Info(info.next[node as usize], bound);
                     continue;
                 }
@@ -296,24 +343,39 @@ pub fn search<M: Model>(
                 let lifted = match model.step(state, &inputs[op as usize]) {
                     Some(next) => {
                         let key = (linearized ^ keys[op as usize], next);
-                        if cache.len() == cache.capacity() {
-                            // The table is about to double: refuse to if that
-                            // would break the memory limit (while it moves,
-                            // the old table and the new one are both held).
-                            let grown = (cache.capacity().max(16) as u64) * 2 * entry_bytes;
-                            let used = budget.memory_used.load(Ordering::Relaxed);
+                        let done_after = ok_done + usize::from(bound == u64::MAX);
+                        let grown = memo.growth(done_after);
+                        if grown > 0 {
+                            // A table is about to double: past `memo_keep`,
+                            // first free the stretches behind; refuse to grow
+                            // if that would still break the limit.
+                            let mut used = budget.memory_used.load(Ordering::Relaxed);
+                            let held = memo.bytes();
+                            if held + grown > budget.memo_keep && memo.free_before(done_after) {
+                                let freed = (held - memo.bytes()).min(reported_bytes);
+                                used =
+                                    budget.memory_used.fetch_sub(freed, Ordering::Relaxed) - freed;
+                                reported_bytes -= freed;
+                            }
                             if used + grown > budget.memory_limit {
                                 break Outcome::Unknown(StopReason::Memory);
                             }
                         }
-                        cache.insert(key).then_some(next)
+                        memo.insert(done_after, key).then_some(next)
                     }
                     None => None,
                 };
                 if let Some(next) = lifted {
-                    stack.push(Frame { op, state, bound });
+                    let forced = matches!(cursor, Cursor::Forced(_));
+                    stack.push(Frame {
+                        op,
+                        state,
+                        bound,
+                        forced,
+                    });
                     state = next;
                     linearized ^= keys[op as usize];
+                    done[op as usize] = true;
                     if bound == u64::MAX {
                         main.unlink(call_node[op as usize]);
                         main.unlink(return_node[op as usize]);
@@ -323,12 +385,21 @@ pub fn search<M: Model>(
                         }
                     } else {
                         info.unlink(info_node[op as usize]);
-                        info_done[op as usize] = true;
                     }
                     stats.max_depth = stats.max_depth.max(stack.len() as u64);
-                    cursor = Cursor::Main(main.first());
+                    cursor = first_cursor(
+                        &main,
+                        &node_op,
+                        &node_is_return,
+                        &pure,
+                        model,
+                        inputs,
+                        state,
+                    );
                 } else {
                     cursor = match cursor {
+                        // Explored before: so is everything from here.
+                        Cursor::Forced(_) => Cursor::Info(NIL, 0),
                         Cursor::Main(node) => Cursor::Main(main.next[node as usize]),
                         Cursor::Info(node, bound) => Cursor::Info(info.next[node as usize], bound),
                     };
@@ -354,14 +425,18 @@ pub fn search<M: Model>(
                 state = frame.state;
                 linearized ^= keys[frame.op as usize];
                 let op = frame.op as usize;
+                done[op] = false;
                 cursor = if frame.bound == u64::MAX {
                     main.relink(return_node[op]);
                     main.relink(call_node[op]);
                     ok_done -= 1;
-                    Cursor::Main(main.next[call_node[op] as usize])
+                    if frame.forced {
+                        Cursor::Info(NIL, 0)
+                    } else {
+                        Cursor::Main(main.next[call_node[op] as usize])
+                    }
                 } else {
                     info.relink(info_node[op]);
-                    info_done[op] = false;
                     Cursor::Info(info.next[info_node[op] as usize], frame.bound)
                 };
             }
@@ -370,6 +445,31 @@ pub fn search<M: Model>(
     budget
         .memory_used
         .fetch_sub(reported_bytes, Ordering::Relaxed);
-    stats.states = cache.len() as u64;
+    stats.states = memo.inserted;
     (outcome, stats)
+}
+
+/// Where the search starts at a new configuration: at a pure op among the
+/// candidates that applies in `state`, if any, and at the first candidate
+/// otherwise. A pure op that applies is placed at once and alone: any
+/// linearization that places it later can move it up here (every op that
+/// must precede it has, being a candidate, and it changes no state).
+fn first_cursor<M: Model>(
+    main: &Links,
+    node_op: &[u32],
+    node_is_return: &[bool],
+    pure: &[bool],
+    model: &mut M,
+    inputs: &[M::Input],
+    state: M::State,
+) -> Cursor {
+    let mut node = main.first();
+    while node != NIL && !node_is_return[node as usize] {
+        let op = node_op[node as usize] as usize;
+        if pure[op] && model.step(state, &inputs[op]) == Some(state) {
+            return Cursor::Forced(node);
+        }
+        node = main.next[node as usize];
+    }
+    Cursor::Main(main.first())
 }

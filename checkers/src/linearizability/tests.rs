@@ -388,3 +388,140 @@ fn crashed_ops_the_reads_decide_leave_the_search() {
     assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary);
     assert_eq!(r.blamed, vec![6]);
 }
+
+/// Two open writes of 1: the one that returns first must be the one placed
+/// first (the other is needed after the write of 2), which the rule "of
+/// equal open ops, the earliest-returning first" keeps, in every search.
+#[test]
+fn equal_open_ops_are_placed_in_order_of_return() {
+    let h = history(&[
+        (1, "invoke", "write", None, json!(1)),
+        (2, "invoke", "write", None, json!(1)),
+        (3, "invoke", "read", None, Value::Null),
+        (3, "ok", "read", None, json!(1)),
+        (4, "invoke", "write", None, json!(2)),
+        (4, "ok", "write", None, json!(2)),
+        (1, "ok", "write", None, json!(1)),
+        (5, "invoke", "read", None, Value::Null),
+        (5, "ok", "read", None, json!(2)),
+        (6, "invoke", "read", None, Value::Null),
+        (6, "ok", "read", None, json!(1)),
+        (2, "ok", "write", None, json!(1)),
+    ]);
+    for strategy in [Strategy::Auto, Strategy::DepthFirst, Strategy::Frontier] {
+        let opts = Options {
+            strategy,
+            first_try: std::time::Duration::ZERO,
+            ..Options::default()
+        };
+        let r = check_named(&h, "cas-register", None, &opts).unwrap();
+        assert_eq!(r.verdict, Verdict::Valid, "{strategy:?}: {}", r.summary);
+    }
+}
+
+/// The stretch memo (memo.rs) against a brute-force oracle: freeing the
+/// stretches behind at every chance keeps every verdict.
+mod stretch_memo {
+    use super::search::{search, Budget, Outcome, Problem};
+    use crate::models::{Call, Encoded, Model};
+    use proptest::prelude::*;
+    use serde_json::Value;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    /// A cas register over small values: (0 read, 1 write, 2 cas; a; b).
+    struct Reg;
+
+    impl Model for Reg {
+        type State = u8;
+        type Input = (u8, u8, u8);
+        fn init(&mut self) -> u8 {
+            0
+        }
+        fn encode(&mut self, _call: &Call<'_>) -> Result<Encoded<(u8, u8, u8)>, String> {
+            Err("not used".into())
+        }
+        fn step(&mut self, s: u8, &(f, a, b): &(u8, u8, u8)) -> Option<u8> {
+            match f {
+                0 => (s == a).then_some(s),
+                1 => Some(a),
+                _ => (s == a).then_some(b),
+            }
+        }
+        fn state_json(&self, s: u8) -> Value {
+            Value::from(s)
+        }
+    }
+
+    /// Whether some order of the completed ops and any of the crashed ones,
+    /// within real time, is a run of the register.
+    fn brute_force(p: &Problem<Reg>) -> bool {
+        fn go(p: &Problem<Reg>, placed: &mut [bool], s: u8) -> bool {
+            let n = placed.len();
+            if (0..n).all(|i| placed[i] || p.return_pos[i].is_none()) {
+                return true;
+            }
+            for i in 0..n {
+                let ready =
+                    (0..n).all(|j| placed[j] || p.return_pos[j].is_none_or(|r| r > p.call_pos[i]));
+                if placed[i] || !ready {
+                    continue;
+                }
+                if let Some(next) = Reg.step(s, &p.inputs[i]) {
+                    placed[i] = true;
+                    if go(p, placed, next) {
+                        return true;
+                    }
+                    placed[i] = false;
+                }
+            }
+            false
+        }
+        go(p, &mut vec![false; p.inputs.len()], 0)
+    }
+
+    fn problem(ops: &[(u8, u8, u8, u64, u64, bool)]) -> Problem<Reg> {
+        let at = |t: u64, i: usize| t * 100 + i as u64 * 2;
+        Problem {
+            model: Reg,
+            inputs: ops.iter().map(|o| (o.0, o.1, o.2)).collect(),
+            call_pos: ops.iter().enumerate().map(|(i, o)| at(o.3, i)).collect(),
+            return_pos: ops
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (!o.5).then(|| at(o.3 + o.4, i) + 1))
+                .collect(),
+        }
+    }
+
+    fn valid(p: &mut Problem<Reg>, memo_keep: u64) -> bool {
+        let (used, stop) = (AtomicU64::new(0), AtomicBool::new(false));
+        let budget = Budget {
+            deadline: None,
+            memory_limit: u64::MAX,
+            memo_keep,
+            memory_used: &used,
+            stop: &stop,
+        };
+        match search(p, &budget).0 {
+            Outcome::Valid => true,
+            Outcome::Invalid { .. } => false,
+            Outcome::Unknown(why) => panic!("no limit, yet {why:?}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn freeing_the_stretches_behind_keeps_the_verdict(
+            ops in prop::collection::vec(
+                (0u8..3, 0u8..3, 0u8..3, 0u64..12, 1u64..4, prop::bool::weighted(0.4)),
+                1..=9,
+            )
+        ) {
+            let mut p = problem(&ops);
+            let expected = brute_force(&p);
+            prop_assert_eq!(valid(&mut p, 0), expected, "{:?}", ops);
+            prop_assert_eq!(valid(&mut p, u64::MAX), expected, "{:?}", ops);
+        }
+    }
+}
