@@ -447,7 +447,9 @@ fn invalidity(history: &History, part: &Part<'_>, found: Found) -> Invalidity {
     let mut concurrent: Vec<&Recorded<'_>> = part
         .calls
         .iter()
-        .filter(|r| r.invoke_pos != lo && r.invoke_pos < hi && r.complete_pos.is_none_or(|c| c > lo))
+        .filter(|r| {
+            r.invoke_pos != lo && r.invoke_pos < hi && r.complete_pos.is_none_or(|c| c > lo)
+        })
         .collect();
     concurrent.sort_by_key(|r| r.invoke_pos.abs_diff(lo));
     concurrent.truncate(CONCURRENT);

@@ -345,7 +345,10 @@ impl Store {
             process: line.process,
             f: line.f.clone(),
             key: line.key.clone(),
-            value: line.value.as_deref().map_or(Value::Null, |v| parse(v.get())),
+            value: line
+                .value
+                .as_deref()
+                .map_or(Value::Null, |v| parse(v.get())),
             error: line.error.clone(),
             node: line.node.clone(),
         }

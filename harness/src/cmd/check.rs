@@ -254,7 +254,10 @@ fn initial(args: &Args) -> anyhow::Result<Option<serde_json::Value>> {
 
 /// The linearizable checker's options: the format's conventions and the
 /// budget flags.
-fn linearizability_options(args: &Args, format: Format) -> anyhow::Result<linearizability::Options> {
+fn linearizability_options(
+    args: &Args,
+    format: Format,
+) -> anyhow::Result<linearizability::Options> {
     let mut opts = linearizability::Options {
         nil_read_is_unknown: format.nil_read_is_unknown(),
         ..linearizability::Options::default()
