@@ -5,7 +5,7 @@
 //! for one run): writes 1,000,000 ops (1,000 keys, 20 clients, about 1%
 //! info) to a temporary file, checks it, prints a table of medians with the
 //! peak RSS. `-- write FILE N` only writes N ops to FILE (what
-//! `scripts/benchmarks/scale/run.sh` checks with the binary at 10,000,000).
+//! `scripts/benchmarks/scale` checks with the binary at 10,000,000).
 
 use faultline_checkers::jsonl::JsonlWriter;
 use faultline_checkers::linearizability::{file, Options};
@@ -86,7 +86,7 @@ fn main() {
     times.sort();
     println!("\n| case | goal | median | runs | notes |\n|---|---|---|---|---|");
     println!(
-        "| 1,000,000 generated kv ops read from a {size_mb:.0} MB file and checked | | {:.1} ms | {runs} | peak RSS {:.0} MB (written in {:.1} s); 10,000,000: scripts/benchmarks/scale/run.sh |",
+        "| 1,000,000 generated kv ops read from a {size_mb:.0} MB file and checked | | {:.1} ms | {runs} | peak RSS {:.0} MB (written in {:.1} s); 10,000,000: scripts/benchmarks/scale |",
         times[times.len() / 2].as_secs_f64() * 1000.0,
         peak_rss_mb(),
         written.as_secs_f64(),

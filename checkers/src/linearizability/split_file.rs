@@ -20,6 +20,10 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
+use std::sync::mpsc;
+
+/// Lines handed from the parser to the splitter at a time.
+const BATCH: usize = 4096;
 
 /// One line as the file has it: [`Op`]'s fields, with the value left as
 /// JSON text so equal values are interned by their text.
@@ -120,13 +124,51 @@ impl SplitFile {
 
     /// Reads and splits a jsonl history from `source` (`path` names it in
     /// messages).
-    pub fn read(source: impl Read, path: &Path) -> Result<SplitFile, ReadError> {
-        let mut split = Splitter::default();
-        let mut reader: JsonlReader<_, Line> = JsonlReader::new(source, path);
-        for line in reader.by_ref() {
-            split.add(line?);
-        }
-        Ok(split.finish(std::mem::take(&mut reader.warnings)))
+    ///
+    /// Lines are parsed on one thread and split on another (parsing is most
+    /// of the work).
+    pub fn read(source: impl Read + Send, path: &Path) -> Result<SplitFile, ReadError> {
+        let (send, receive) = mpsc::sync_channel::<Vec<Result<Line, ReadError>>>(4);
+        std::thread::scope(|scope| {
+            let parser = scope.spawn(move || {
+                let mut reader: JsonlReader<_, Line> = JsonlReader::new(source, path);
+                let mut batch = Vec::with_capacity(BATCH);
+                for line in reader.by_ref() {
+                    let failed = line.is_err();
+                    batch.push(line);
+                    if failed {
+                        break;
+                    }
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if send.send(full).is_err() {
+                            // The splitter stopped at a bad line.
+                            break;
+                        }
+                    }
+                }
+                let _ = send.send(batch);
+                reader.warnings
+            });
+            let mut split = Splitter::default();
+            let mut error = None;
+            'read: for batch in receive {
+                for line in batch {
+                    match line {
+                        Ok(line) => split.add(line),
+                        Err(e) => {
+                            error = Some(e);
+                            break 'read;
+                        }
+                    }
+                }
+            }
+            let warnings = parser.join().expect("the line parser does not panic");
+            match error {
+                Some(e) => Err(e),
+                None => Ok(split.finish(warnings)),
+            }
+        })
     }
 
     /// The key of `part`.
