@@ -125,17 +125,19 @@ impl SplitFile {
     /// Reads and splits a jsonl history from `source` (`path` names it in
     /// messages).
     ///
-    /// Lines are parsed on one thread and split on another (parsing is most
-    /// of the work).
+    /// Lines are parsed and interned on one thread, paired and split on
+    /// another (parsing is most of the work; each line's strings are freed
+    /// by the thread that made them).
     pub fn read(source: impl Read + Send, path: &Path) -> Result<SplitFile, ReadError> {
-        let (send, receive) = mpsc::sync_channel::<Vec<Result<Line, ReadError>>>(4);
+        let (send, receive) = mpsc::sync_channel::<Vec<Result<Parsed, ReadError>>>(4);
         std::thread::scope(|scope| {
             let parser = scope.spawn(move || {
                 let mut reader: JsonlReader<_, Line> = JsonlReader::new(source, path);
+                let mut parser = Parser::default();
                 let mut batch = Vec::with_capacity(BATCH);
                 for line in reader.by_ref() {
                     let failed = line.is_err();
-                    batch.push(line);
+                    batch.push(line.map(|line| parser.parse(line)));
                     if failed {
                         break;
                     }
@@ -148,14 +150,14 @@ impl SplitFile {
                     }
                 }
                 let _ = send.send(batch);
-                reader.warnings
+                (parser, reader.warnings)
             });
             let mut split = Splitter::default();
             let mut error = None;
             'read: for batch in receive {
-                for line in batch {
-                    match line {
-                        Ok(line) => split.add(line),
+                for parsed in batch {
+                    match parsed {
+                        Ok(parsed) => split.add(parsed),
                         Err(e) => {
                             error = Some(e);
                             break 'read;
@@ -163,10 +165,10 @@ impl SplitFile {
                     }
                 }
             }
-            let warnings = parser.join().expect("the line parser does not panic");
+            let (parser, warnings) = parser.join().expect("the line parser does not panic");
             match error {
                 Some(e) => Err(e),
-                None => Ok(split.finish(warnings)),
+                None => Ok(split.finish(parser, warnings)),
             }
         })
     }
@@ -208,44 +210,100 @@ impl PartOps {
     }
 }
 
-/// Splits lines as they come.
+/// A line as the splitter gets it: compacted, or whole for a nemesis op.
+enum Parsed {
+    Client {
+        op: CompactOp,
+        key: Option<u32>,
+        process: Process,
+        /// The whole op, for a `stats` op (the load spread reads it).
+        stats: Option<Box<Op>>,
+    },
+    Nemesis(u32, Box<Op>),
+}
+
+/// Parses and interns lines, and counts them.
 #[derive(Default)]
-struct Splitter {
+struct Parser {
     store: Store,
-    parts: Vec<PartOps>,
-    /// Part of each key id (and of no key).
-    part_of: FxHashMap<Option<u32>, usize>,
-    open: FxHashMap<Process, Open>,
-    stats_ops: Vec<Op>,
-    pairing_error: Option<String>,
     tally: Tally,
     pos: u32,
 }
 
-impl Splitter {
-    fn add(&mut self, line: Line) {
+impl Parser {
+    fn parse(&mut self, line: Line) -> Parsed {
         self.tally.add(line.kind, line.process, line.time, &line.f);
         let pos = self.pos;
         self.pos = self.pos.checked_add(1).expect("at most 2^32 ops a file");
-        if line.f == "stats" {
-            self.stats_ops.push(Store::whole(&line));
-        }
         if line.process == Process::Nemesis {
-            self.store.nemesis.push((pos, Store::whole(&line)));
-            return;
+            return Parsed::Nemesis(pos, Box::new(Store::whole(&line)));
         }
-        if self.pairing_error.is_some() {
+        let op = self.store.compact(&line, pos);
+        Parsed::Client {
+            op,
+            key: self.store.extras.get(op.extra).0,
+            process: line.process,
+            stats: (line.f == "stats").then(|| Box::new(Store::whole(&line))),
+        }
+    }
+}
+
+/// Why ops do not pair (as [`calls::collect`](super::calls::collect) says
+/// it, once the function names are known).
+enum Unpaired {
+    Reinvoked {
+        op: CompactOp,
+        process: Process,
+        open: u64,
+    },
+    Orphan {
+        op: CompactOp,
+        process: Process,
+    },
+    OtherFunction {
+        op: CompactOp,
+        process: Process,
+        open: Open,
+    },
+}
+
+/// Pairs ops and puts them into their parts as they come.
+#[derive(Default)]
+struct Splitter {
+    parts: Vec<PartOps>,
+    /// Part of each key id (and of no key).
+    part_of: FxHashMap<Option<u32>, usize>,
+    open: FxHashMap<Process, Open>,
+    nemesis: Vec<(u32, Op)>,
+    stats_ops: Vec<Op>,
+    unpaired: Option<Unpaired>,
+}
+
+impl Splitter {
+    fn add(&mut self, parsed: Parsed) {
+        let (op, key, process) = match parsed {
+            Parsed::Nemesis(pos, op) => {
+                self.nemesis.push((pos, *op));
+                return;
+            }
+            Parsed::Client {
+                op,
+                key,
+                process,
+                stats,
+            } => {
+                self.stats_ops.extend(stats.map(|op| *op));
+                (op, key, process)
+            }
+        };
+        if self.unpaired.is_some() {
             // The check will not run: only the stats are still wanted.
             return;
         }
-        let op = self.store.compact(&line, pos);
-        let key = self.store.extras.get(op.extra).0;
-        if line.kind == OpType::Invoke {
-            if let Some(prev) = self.open.get(&line.process) {
-                self.pairing_error = Some(format!(
-                    "op {}: process {} invokes {} while its op {} is still open",
-                    line.index, line.process, line.f, prev.index
-                ));
+        if op.kind == OpType::Invoke {
+            if let Some(prev) = self.open.get(&process) {
+                let open = prev.index;
+                self.unpaired = Some(Unpaired::Reinvoked { op, process, open });
                 return;
             }
             let held = match key {
@@ -256,31 +314,21 @@ impl Splitter {
                 None => Some(op),
             };
             let open = Open {
-                index: line.index,
+                index: op.index,
                 f: op.f,
-                pos,
+                pos: op.pos,
                 key,
                 held,
             };
-            self.open.insert(line.process, open);
+            self.open.insert(process, open);
             return;
         }
-        let Some(open) = self.open.remove(&line.process) else {
-            self.pairing_error = Some(format!(
-                "op {}: process {} completes {} ({}) without an open invocation",
-                line.index, line.process, line.f, line.kind
-            ));
+        let Some(open) = self.open.remove(&process) else {
+            self.unpaired = Some(Unpaired::Orphan { op, process });
             return;
         };
         if open.f != op.f {
-            self.pairing_error = Some(format!(
-                "op {}: process {} completes {} but invoked {} (op {})",
-                line.index,
-                line.process,
-                line.f,
-                self.store.strings.get(open.f),
-                open.index
-            ));
+            self.unpaired = Some(Unpaired::OtherFunction { op, process, open });
             return;
         }
         let call_key = open.key.or(key);
@@ -288,7 +336,7 @@ impl Splitter {
             self.push(call_key, invoke);
         }
         let part = self.push(call_key, op);
-        if line.kind != OpType::Fail {
+        if op.kind != OpType::Fail {
             self.parts[part].count_call(open.pos);
         }
     }
@@ -311,7 +359,7 @@ impl Splitter {
         i
     }
 
-    fn finish(mut self, warnings: Vec<String>) -> SplitFile {
+    fn finish(mut self, parser: Parser, warnings: Vec<String>) -> SplitFile {
         // Ops still open at the end may have taken effect.
         for open in std::mem::take(&mut self.open).into_values() {
             let part = match open.held {
@@ -325,18 +373,44 @@ impl Splitter {
         for part in &mut parts {
             part.ops.shrink_to_fit();
         }
+        let mut store = parser.store;
+        store.nemesis = self.nemesis;
         SplitFile {
             parts,
             stats_ops: History::new(self.stats_ops),
-            stats: self.tally.finish(),
+            stats: parser.tally.finish(),
             warnings,
-            pairing_error: self.pairing_error,
-            store: self.store,
+            pairing_error: self.unpaired.map(|u| store.say(u)),
+            store,
         }
     }
 }
 
 impl Store {
+    fn say(&self, unpaired: Unpaired) -> String {
+        let f = |op: &CompactOp| self.strings.get(op.f);
+        match unpaired {
+            Unpaired::Reinvoked { op, process, open } => format!(
+                "op {}: process {process} invokes {} while its op {open} is still open",
+                op.index,
+                f(&op)
+            ),
+            Unpaired::Orphan { op, process } => format!(
+                "op {}: process {process} completes {} ({}) without an open invocation",
+                op.index,
+                f(&op),
+                op.kind
+            ),
+            Unpaired::OtherFunction { op, process, open } => format!(
+                "op {}: process {process} completes {} but invoked {} (op {})",
+                op.index,
+                f(&op),
+                self.strings.get(open.f),
+                open.index
+            ),
+        }
+    }
+
     fn compact(&mut self, line: &Line, pos: u32) -> CompactOp {
         let mut id = |s: &Option<String>| s.as_deref().map(|s| self.strings.intern_ref(s));
         let extra = (id(&line.key), id(&line.error), id(&line.node));
