@@ -5,8 +5,10 @@
 //! which is dropped with a warning so a killed run stays checkable.
 
 use crate::history::{History, Op};
+use serde::de::DeserializeOwned;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 /// A line that could not be read, with where it is.
@@ -33,17 +35,18 @@ pub struct ReadOutcome {
     pub warnings: Vec<String>,
 }
 
-/// Streams ops out of a jsonl source, one line at a time.
-pub struct JsonlReader<R> {
+/// Streams ops (or any line type `T`) out of a jsonl source, one line at a time.
+pub struct JsonlReader<R, T = Op> {
     lines: io::Lines<BufReader<R>>,
     path: PathBuf,
     line_no: usize,
     /// A bad line held back until we know whether it was the last one.
     pending_error: Option<(usize, String, String)>,
     pub warnings: Vec<String>,
+    line_type: PhantomData<T>,
 }
 
-impl<R: Read> JsonlReader<R> {
+impl<R: Read, T> JsonlReader<R, T> {
     pub fn new(source: R, path: impl Into<PathBuf>) -> Self {
         JsonlReader {
             lines: BufReader::with_capacity(1 << 16, source).lines(),
@@ -51,6 +54,7 @@ impl<R: Read> JsonlReader<R> {
             line_no: 0,
             pending_error: None,
             warnings: Vec::new(),
+            line_type: PhantomData,
         }
     }
 
@@ -63,8 +67,8 @@ impl<R: Read> JsonlReader<R> {
     }
 }
 
-impl<R: Read> Iterator for JsonlReader<R> {
-    type Item = Result<Op, ReadError>;
+impl<R: Read, T: DeserializeOwned> Iterator for JsonlReader<R, T> {
+    type Item = Result<T, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -97,7 +101,7 @@ impl<R: Read> Iterator for JsonlReader<R> {
             if trimmed.is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Op>(trimmed) {
+            match serde_json::from_str::<T>(trimmed) {
                 Ok(op) => return Some(Ok(op)),
                 Err(e) => {
                     self.pending_error = Some((self.line_no, e.to_string(), trimmed.to_string()));

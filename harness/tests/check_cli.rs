@@ -347,3 +347,87 @@ fn jepsen_independent_keys_are_checked_per_key() {
     assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("key \"1\""), "{}", stdout(&out));
 }
+
+/// A kv history of two keys, a crashed write and a partition: key `a` is
+/// written 1 and read `read`.
+fn kv_history(read: i64) -> String {
+    let keyed = |(i, kind, p, f, key, v): (u64, &str, u64, &str, &str, Value)| {
+        let mut op: Value = serde_json::from_str(&line(i, kind, p, f, v)).unwrap();
+        op["key"] = json!(key);
+        op.to_string() + "\n"
+    };
+    let nemesis = |i: u64, f: &str| {
+        json!({"index": i, "time": i * 1_000_000, "type": "info", "process": "nemesis",
+               "f": f, "value": {"n1": ["n2", "n3"]}})
+        .to_string()
+            + "\n"
+    };
+    [
+        keyed((0, "invoke", 0, "write", "a", json!(1))),
+        keyed((1, "invoke", 1, "write", "b", json!(3))),
+        keyed((2, "ok", 0, "write", "a", json!(1))),
+        nemesis(3, "start-partition"),
+        keyed((4, "info", 1, "write", "b", json!(3))),
+        keyed((5, "invoke", 0, "read", "a", Value::Null)),
+        keyed((6, "invoke", 3, "read", "b", Value::Null)),
+        keyed((7, "ok", 0, "read", "a", json!(read))),
+        keyed((8, "ok", 3, "read", "b", json!(3))),
+    ]
+    .concat()
+}
+
+/// `--json` output without its timings.
+fn untimed_json(out: &Output) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.remove("elapsed_ms");
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    strip(&mut v);
+    v
+}
+
+#[test]
+fn a_kv_file_checked_per_key_says_what_its_run_directory_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (read, verdict, exit) in [(1, "valid", 0), (2, "invalid", 1)] {
+        let history = kv_history(read);
+        std::fs::write(tmp.path().join("h.jsonl"), &history).unwrap();
+        let dir = run_dir(tmp.path(), "none", &history);
+        // The file is read per key; the run directory into a History.
+        let file = faultline(&["check", "h.jsonl", "--model", "kv", "--json"], tmp.path());
+        let run = faultline(
+            &["check", dir.to_str().unwrap(), "--model", "kv", "--json"],
+            tmp.path(),
+        );
+        assert_eq!(code(&file), exit, "{}", stderr(&file));
+        assert_eq!(code(&run), exit, "{}", stderr(&run));
+        let json = untimed_json(&file);
+        assert_eq!(json, untimed_json(&run));
+        assert_eq!(json["verdict"], verdict);
+        assert_eq!(json["stats"]["info"], 1);
+        if verdict == "invalid" {
+            let check = &json["checks"][0];
+            assert_eq!(check["blamed"], json!([5]));
+            assert!(
+                check["first_anomaly"]["explanation"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("partition")),
+                "{check}"
+            );
+        }
+    }
+    // A bad line: the file and line, and nothing judged.
+    let bad = kv_history(1).replacen("\"type\":\"ok\"", "\"type\":\"maybe\"", 1);
+    std::fs::write(tmp.path().join("bad.jsonl"), bad).unwrap();
+    let out = faultline(&["check", "bad.jsonl", "--model", "kv"], tmp.path());
+    assert_eq!(code(&out), 254);
+    assert!(stderr(&out).contains("bad.jsonl:3: "), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}

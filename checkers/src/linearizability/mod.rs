@@ -7,12 +7,14 @@
 //! and reports the verdict with its evidence.
 
 pub mod calls;
+pub mod file;
 mod frontier;
 mod memo;
 pub mod online;
 mod parts;
 pub mod register_rules;
 pub mod search;
+mod split_file;
 pub mod witness;
 mod witness_words;
 
@@ -126,30 +128,44 @@ pub fn check(
         ModelKind::Mutex => check_model(history, name, false, opts, || Mutex::new(init)),
         ModelKind::FifoQueue => check_model(history, name, false, opts, || FifoQueue::new(init)),
     }?;
-    if let Some(budget) = opts.witness.filter(|_| witness::applies_to(model)) {
-        let mut lin = match &mut result.details {
-            Evidence::Checker(CheckerEvidence::Linearizability(e)) => e.counterexample.as_mut(),
-            _ => None,
-        };
-        if let Some(cx) = lin.as_deref_mut() {
-            let key = cx.key.clone();
-            cx.witness = witness::shrink(
-                history,
-                model,
-                init,
-                key.as_deref(),
-                opts.nil_read_is_unknown,
-                budget,
-            );
-        }
-        // The model's words, when the witness has them, say more than "op N
-        // cannot be placed after a prefix".
-        let words = lin.and_then(|cx| cx.witness.as_ref()?.words.clone());
-        if let Some(words) = words {
-            result.summary = format!("not linearizable: {words}");
-        }
-    }
+    add_witness(&mut result, history, model, init, opts);
     Ok(result)
+}
+
+/// Shrinks an invalid register verdict's part of `history` to a minimal
+/// witness (within `opts.witness`), and says what went wrong in the model's
+/// words when the witness can.
+pub(super) fn add_witness(
+    result: &mut CheckResult,
+    history: &History,
+    model: ModelKind,
+    init: Option<&Value>,
+    opts: &Options,
+) {
+    let Some(budget) = opts.witness.filter(|_| witness::applies_to(model)) else {
+        return;
+    };
+    let mut lin = match &mut result.details {
+        Evidence::Checker(CheckerEvidence::Linearizability(e)) => e.counterexample.as_mut(),
+        _ => None,
+    };
+    if let Some(cx) = lin.as_deref_mut() {
+        let key = cx.key.clone();
+        cx.witness = witness::shrink(
+            history,
+            model,
+            init,
+            key.as_deref(),
+            opts.nil_read_is_unknown,
+            budget,
+        );
+    }
+    // The model's words, when the witness has them, say more than "op N
+    // cannot be placed after a prefix".
+    let words = lin.and_then(|cx| cx.witness.as_ref()?.words.clone());
+    if let Some(words) = words {
+        result.summary = format!("not linearizable: {words}");
+    }
 }
 
 #[cfg(test)]

@@ -22,9 +22,9 @@ const TAIL: usize = 40;
 const CONCURRENT: usize = 64;
 
 /// One part of a history: all ops of one key, or the whole history.
-struct Part<'h> {
-    key: Option<&'h str>,
-    calls: Vec<Recorded<'h>>,
+pub(super) struct Part<'h> {
+    pub key: Option<&'h str>,
+    pub calls: Vec<Recorded<'h>>,
 }
 
 /// What the search found in a part, with ops as indices into `Part::calls`.
@@ -42,9 +42,33 @@ enum Found {
     Unknown(StopReason),
 }
 
-struct PartReport {
-    found: Found,
+/// A part's verdict, told apart from the history it came from: an invalid
+/// part's evidence is drawn while its history is at hand, so the parts of
+/// a big file can be read, checked and dropped one by one.
+pub(super) enum PartVerdict {
+    Valid,
+    Invalid(Box<Invalidity>),
+    Unknown(StopReason),
+}
+
+/// Why a part is not linearizable.
+pub(super) struct Invalidity {
+    counterexample: Counterexample,
+    summary: String,
+    blamed: u64,
+}
+
+pub(super) struct PartReport {
+    verdict: PartVerdict,
     stats: Stats,
+    /// Calls in the part.
+    ops: usize,
+}
+
+impl PartReport {
+    pub(super) fn is_invalid(&self) -> bool {
+        matches!(self.verdict, PartVerdict::Invalid(_))
+    }
 }
 
 /// Checks `history` with models made by `make` (one per part). A `keyed`
@@ -80,18 +104,20 @@ where
         }
         vec![Part { key: None, calls }]
     };
+    let sizes: Vec<usize> = parts.iter().map(|p| p.calls.len()).collect();
     let reports = if keyed && !opts.split {
-        run_parts(&parts, opts, || Ok(Keyed::new(make()?)))?
+        run_parts(
+            &sizes,
+            opts,
+            || Ok(Keyed::new(make()?)),
+            |i, model, budget| check_part(history, &parts[i], model, budget, opts),
+        )?
     } else {
-        run_parts(&parts, opts, &make)?
+        run_parts(&sizes, opts, &make, |i, model, budget| {
+            check_part(history, &parts[i], model, budget, opts)
+        })?
     };
-    Ok(summarise(
-        history,
-        name,
-        &parts,
-        &reports,
-        started.elapsed(),
-    ))
+    Ok(summarise(name, &reports, started.elapsed()))
 }
 
 fn split_by_key(calls: Vec<Recorded<'_>>) -> Vec<Part<'_>> {
@@ -122,10 +148,19 @@ fn default_memory_limit() -> u64 {
     total_kib * 1024 / 2
 }
 
-fn run_parts<M, F>(parts: &[Part<'_>], opts: &Options, make: F) -> Result<Vec<PartReport>, String>
+/// Checks parts of the given sizes (calls) on all cores, biggest first, with
+/// one budget; `check(i, model, budget)` decides part `i`. The first invalid
+/// part stops the others.
+pub(super) fn run_parts<M, F, C>(
+    sizes: &[usize],
+    opts: &Options,
+    make: F,
+    check: C,
+) -> Result<Vec<PartReport>, String>
 where
     M: Model,
     F: Fn() -> Result<M, String> + Sync,
+    C: Fn(usize, M, &Budget<'_>) -> Result<PartReport, String> + Sync,
 {
     let memory_used = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
@@ -138,17 +173,17 @@ where
         stop: &stop,
     };
     // Biggest parts first, so the last ones to finish are small.
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(parts[i].calls.len()));
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
     let check_one = |&i: &usize| -> Result<(usize, PartReport), String> {
-        let report = check_part(&parts[i], make()?, &budget, opts)?;
-        if matches!(report.found, Found::Invalid { .. }) {
+        let report = check(i, make()?, &budget)?;
+        if report.is_invalid() {
             stop.store(true, Ordering::Relaxed);
         }
         Ok((i, report))
     };
     let run = || -> Result<Vec<(usize, PartReport)>, String> {
-        if parts.len() == 1 {
+        if sizes.len() == 1 {
             order.iter().map(check_one).collect()
         } else {
             order.par_iter().map(check_one).collect()
@@ -272,27 +307,46 @@ pub(super) fn build_problem<M: Model>(
     Ok((problem, origin))
 }
 
-fn check_part<M: Model>(
+/// Decides one part of `history`.
+pub(super) fn check_part<M: Model>(
+    history: &History,
     part: &Part<'_>,
     model: M,
     budget: &Budget<'_>,
     opts: &Options,
 ) -> Result<PartReport, String> {
+    let (found, stats) = search_part(part, model, budget, opts)?;
+    let verdict = match found {
+        Found::Valid => PartVerdict::Valid,
+        Found::Unknown(reason) => PartVerdict::Unknown(reason),
+        invalid => PartVerdict::Invalid(Box::new(invalidity(history, part, invalid))),
+    };
+    Ok(PartReport {
+        verdict,
+        stats,
+        ops: part.calls.len(),
+    })
+}
+
+fn search_part<M: Model>(
+    part: &Part<'_>,
+    model: M,
+    budget: &Budget<'_>,
+    opts: &Options,
+) -> Result<(Found, Stats), String> {
     let (mut problem, mut origin) = build_problem(&part.calls, model)?;
     if let Err(call) = register_rules::simplify(&mut problem, &mut origin) {
         // No search needed: nothing could have set the value it observed.
         let model = &mut problem.model;
         let init = model.init();
-        return Ok(PartReport {
-            found: Found::Invalid {
-                prefix: Vec::new(),
-                state: model.state_json(init),
-                blocked: call,
-                tail: Vec::new(),
-                reason: Some(unwritten_value(&part.calls[call])),
-            },
-            stats: Stats::default(),
-        });
+        let found = Found::Invalid {
+            prefix: Vec::new(),
+            state: model.state_json(init),
+            blocked: call,
+            tail: Vec::new(),
+            reason: Some(unwritten_value(&part.calls[call])),
+        };
+        return Ok((found, Stats::default()));
     }
     let (outcome, stats) = decide(&mut problem, budget, opts);
     let found = match outcome {
@@ -324,7 +378,7 @@ fn check_part<M: Model>(
             }
         }
     };
-    Ok(PartReport { found, stats })
+    Ok((found, stats))
 }
 
 /// Why `rec` (a read, or a cas) can never be placed: see `register_rules`.
@@ -378,92 +432,98 @@ pub(super) fn describe_call(history: &History, rec: &Recorded<'_>) -> CallView {
     }
 }
 
-fn summarise(
-    history: &History,
-    name: &str,
-    parts: &[Part<'_>],
-    reports: &[PartReport],
-    elapsed: Duration,
-) -> CheckResult {
-    let n_calls: usize = parts.iter().map(|p| p.calls.len()).sum();
+/// The evidence of an invalid part of `history`.
+fn invalidity(history: &History, part: &Part<'_>, found: Found) -> Invalidity {
+    let Found::Invalid {
+        prefix,
+        state,
+        blocked,
+        tail,
+        reason,
+    } = found
+    else {
+        unreachable!("only an invalid part has evidence")
+    };
+    let failed = &part.calls[blocked];
+    let (lo, hi) = (failed.invoke_pos, failed.complete_pos.unwrap_or(usize::MAX));
+    let mut concurrent: Vec<&Recorded<'_>> = part
+        .calls
+        .iter()
+        .filter(|r| {
+            r.invoke_pos != lo && r.invoke_pos < hi && r.complete_pos.is_none_or(|c| c > lo)
+        })
+        .collect();
+    concurrent.sort_by_key(|r| r.invoke_pos.abs_diff(lo));
+    concurrent.truncate(CONCURRENT);
+    concurrent.sort_by_key(|r| r.invoke_pos);
+    let key = part
+        .key
+        .map(|k| format!(" on key {k:?}"))
+        .unwrap_or_default();
+    let summary = match &reason {
+        Some(why) => format!(
+            "not linearizable{key}: op {} ({}) cannot be placed: {why}",
+            failed.call.index,
+            op_words(&failed.call)
+        ),
+        None => format!(
+            "not linearizable{key}: op {} ({}) cannot be placed after a linearizable prefix of {} ops",
+            failed.call.index,
+            op_words(&failed.call),
+            prefix.len()
+        ),
+    };
+    let counterexample = Counterexample {
+        key: part.key.map(str::to_string),
+        failed_op: describe_call(history, failed),
+        linearized: prefix.iter().map(|&c| part.calls[c].call.index).collect(),
+        state,
+        tail: tail
+            .iter()
+            .map(|(c, s)| CallView {
+                state: Some(s.clone()),
+                ..describe_call(history, &part.calls[*c])
+            })
+            .collect(),
+        concurrent: concurrent
+            .iter()
+            .map(|r| describe_call(history, r))
+            .collect(),
+        witness: None,
+        reason,
+    };
+    Invalidity {
+        counterexample,
+        summary,
+        blamed: failed.call.index,
+    }
+}
+
+/// The verdict over all parts (`reports` in part order): the first invalid
+/// part's evidence, else what is unfinished, else valid.
+pub(super) fn summarise(name: &str, reports: &[PartReport], elapsed: Duration) -> CheckResult {
+    let n_calls: usize = reports.iter().map(|r| r.ops).sum();
     let states: u64 = reports.iter().map(|r| r.stats.states).sum();
     let mut evidence = LinearizabilityEvidence {
         model: name.to_string(),
         ops: n_calls,
-        parts: parts.len(),
+        parts: reports.len(),
         states_visited: states,
         elapsed_ms: elapsed.as_secs_f64() * 1000.0,
         counterexample: None,
         unfinished: None,
     };
-    let invalid = reports
-        .iter()
-        .enumerate()
-        .find(|(_, r)| matches!(r.found, Found::Invalid { .. }));
-    if let Some((i, report)) = invalid {
-        let Found::Invalid {
-            prefix,
-            state,
-            blocked,
-            tail,
-            reason,
-        } = &report.found
-        else {
-            unreachable!()
-        };
-        let part = &parts[i];
-        let failed = &part.calls[*blocked];
-        let (lo, hi) = (failed.invoke_pos, failed.complete_pos.unwrap_or(usize::MAX));
-        let mut concurrent: Vec<&Recorded<'_>> = part
-            .calls
-            .iter()
-            .filter(|r| {
-                r.invoke_pos != lo && r.invoke_pos < hi && r.complete_pos.is_none_or(|c| c > lo)
-            })
-            .collect();
-        concurrent.sort_by_key(|r| r.invoke_pos.abs_diff(lo));
-        concurrent.truncate(CONCURRENT);
-        concurrent.sort_by_key(|r| r.invoke_pos);
-        evidence.counterexample = Some(Box::new(Counterexample {
-            key: part.key.map(str::to_string),
-            failed_op: describe_call(history, failed),
-            linearized: prefix.iter().map(|&c| part.calls[c].call.index).collect(),
-            state: state.clone(),
-            tail: tail
-                .iter()
-                .map(|(c, s)| CallView {
-                    state: Some(s.clone()),
-                    ..describe_call(history, &part.calls[*c])
-                })
-                .collect(),
-            concurrent: concurrent
-                .iter()
-                .map(|r| describe_call(history, r))
-                .collect(),
-            witness: None,
-            reason: reason.clone(),
-        }));
-        let key = part
-            .key
-            .map(|k| format!(" on key {k:?}"))
-            .unwrap_or_default();
+    let invalid = reports.iter().find_map(|r| match &r.verdict {
+        PartVerdict::Invalid(why) => Some(why),
+        _ => None,
+    });
+    if let Some(why) = invalid {
+        evidence.counterexample = Some(Box::new(why.counterexample.clone()));
         return CheckResult {
             checker: "linearizable".into(),
             verdict: Verdict::Invalid,
-            summary: match reason {
-                Some(why) => format!(
-                    "not linearizable{key}: op {} ({}) cannot be placed: {why}",
-                    failed.call.index,
-                    op_words(&failed.call)
-                ),
-                None => format!(
-                    "not linearizable{key}: op {} ({}) cannot be placed after a linearizable prefix of {} ops",
-                    failed.call.index,
-                    op_words(&failed.call),
-                    prefix.len()
-                ),
-            },
-            blamed: vec![failed.call.index],
+            summary: why.summary.clone(),
+            blamed: vec![why.blamed],
             first_anomaly: None,
             details: evidence.into(),
         };
@@ -471,8 +531,8 @@ fn summarise(
     let unknown: Vec<(usize, StopReason)> = reports
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| match r.found {
-            Found::Unknown(reason) => Some((i, reason)),
+        .filter_map(|(i, r)| match r.verdict {
+            PartVerdict::Unknown(reason) => Some((i, reason)),
             _ => None,
         })
         .collect();
@@ -486,7 +546,7 @@ fn summarise(
             .iter()
             .map(|&(i, _)| reports[i].stats.max_depth)
             .sum();
-        let open_ops: usize = unknown.iter().map(|&(i, _)| parts[i].calls.len()).sum();
+        let open_ops: usize = unknown.iter().map(|&(i, _)| reports[i].ops).sum();
         evidence.unfinished = Some(Unfinished {
             reason: format!("{reason:?}").to_lowercase(),
             parts_unfinished: unknown.len(),
@@ -499,7 +559,7 @@ fn summarise(
             summary: format!(
                 "unknown: {why}; {} of {} parts unfinished, at most {placed} of their {open_ops} ops placed, {states} states visited",
                 unknown.len(),
-                parts.len()
+                reports.len()
             ),
             blamed: Vec::new(),
             first_anomaly: None,
@@ -511,7 +571,7 @@ fn summarise(
         verdict: Verdict::Valid,
         summary: format!(
             "linearizable: {n_calls} ops in {} part(s), {states} states visited",
-            parts.len()
+            reports.len()
         ),
         blamed: Vec::new(),
         first_anomaly: None,

@@ -32,6 +32,19 @@ impl<T: Clone + Eq + Hash> Interner<T> {
         id
     }
 
+    /// [`Interner::intern`] by reference: `value` is copied only the first
+    /// time it is seen.
+    pub fn intern_ref<Q>(&mut self, value: &Q) -> u32
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = T> + ?Sized,
+    {
+        match self.ids.get(value) {
+            Some(&id) => id,
+            None => self.intern(value.to_owned()),
+        }
+    }
+
     pub fn get(&self, id: u32) -> &T {
         &self.values[id as usize]
     }
