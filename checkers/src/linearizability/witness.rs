@@ -103,14 +103,16 @@ pub fn shrink(
     let items = trial.shrink(cut_at(items, cut), drop_reads);
     let items = trial.shrink(items, forget_expectations);
     let items = trial.shrink(items, drop_soundly);
-    let reads: Vec<u64> = items
+    // The witness's acknowledged ops; its reads and cas ops are the ones
+    // the words may be about.
+    let acknowledged: Vec<u64> = items
         .iter()
-        .filter(|i| matches!(i.effect, Effect::Read(_)) && i.rec.is_ok())
+        .filter(|i| i.rec.is_ok())
         .map(|i| i.rec.call.index)
         .collect();
     let words = witness_words::explain(
         &all,
-        &reads,
+        &acknowledged,
         initial.unwrap_or(&Value::Null),
         key,
         nil_read_is_unknown,
@@ -128,9 +130,10 @@ pub fn shrink(
 
 /// An item as [`witness_words`] reads it.
 fn spoken<'h>(history: &History, item: &Item<'h>) -> Spoken<'h> {
+    // A cas saw its expected value, as a read would.
     let (read, sets) = match item.effect {
         Effect::Read(v) => (Some(v), None),
-        Effect::Sets { sets, .. } => (None, Some(sets)),
+        Effect::Sets { sets, expects } => (expects, Some(sets)),
     };
     Spoken {
         index: item.rec.call.index,

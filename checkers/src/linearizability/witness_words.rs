@@ -1,5 +1,6 @@
-//! A witness in the words of the register: which read is impossible, and
-//! which values could still have been current when it ran.
+//! A witness in the words of the register: which read (or successful cas)
+//! is impossible, and which values could still have been current when it
+//! ran. A cas that succeeded saw its expected value, as a read would.
 //!
 //! Judged against every write and cas of the key in the whole history, not
 //! only the witness's (the witness drops writes no remaining op observes,
@@ -17,9 +18,10 @@ use serde_json::Value;
 /// One op of the key, as the sentence needs it.
 pub(super) struct Spoken<'h> {
     pub index: u64,
-    /// A read's result, or `None` for an op that sets a value.
+    /// A read's result, a cas's expected value (what it saw), or `None`
+    /// for a write.
     pub read: Option<&'h Value>,
-    /// The value a write or cas sets.
+    /// The value a write or cas sets (`None` for a read).
     pub sets: Option<&'h Value>,
     /// Invocation time, ns since the history's start.
     pub invoked: u64,
@@ -31,9 +33,9 @@ pub(super) struct Spoken<'h> {
 /// Values listed in a sentence before "and N more".
 const LISTED: usize = 4;
 
-/// The sentence for the first of `reads` (indexes of ok reads, the
-/// witness's) that no write of `ops` (every op of the key) could explain,
-/// or `None`. `null_reads_unknown`: a read of null tells nothing.
+/// The sentence for the first of `reads` (indexes of ok reads and cas ops,
+/// the witness's) that no write of `ops` (every op of the key) could
+/// explain, or `None`. `null_reads_unknown`: a read of null tells nothing.
 pub(super) fn explain(
     ops: &[Spoken<'_>],
     reads: &[u64],
@@ -60,7 +62,7 @@ pub(super) fn explain(
         let candidates: Vec<&Spoken<'_>> = writes
             .iter()
             .copied()
-            .filter(|w| w.invoked <= r_done)
+            .filter(|w| w.index != r.index && w.invoked <= r_done)
             .filter(|w| w.done.zip(last_sure_start).is_none_or(|(d, s)| d >= s))
             .collect();
         let initial_possible = last_sure_start.is_none();
@@ -103,7 +105,13 @@ pub(super) fn explain(
         } else {
             format!("; no op ever wrote {value}")
         };
-        let read = format!("read of {object} returned {value} at {}", secs(r_done));
+        let read = match r.sets {
+            Some(new) => format!(
+                "cas of {object} from {value} to {new} succeeded at {}",
+                secs(r_done)
+            ),
+            None => format!("read of {object} returned {value} at {}", secs(r_done)),
+        };
         Some(match could.len() {
             0 => format!("{read}, but no value could be current then{never}"),
             1 => format!(
@@ -130,7 +138,8 @@ mod tests {
 
     const S: u64 = 1_000_000_000;
 
-    /// (index, read value or None, written value or None, invoked s, done s or None)
+    /// (index, read value or None, written value or None, invoked s, done s
+    /// or None); both values: a cas from the first to the second.
     type Op = (u64, Option<Value>, Option<Value>, u64, Option<u64>);
 
     fn spoken(ops: &[Op]) -> Vec<Spoken<'_>> {
@@ -146,7 +155,12 @@ mod tests {
     }
 
     fn words(ops: &[Op]) -> Option<String> {
-        let reads: Vec<u64> = ops.iter().filter(|o| o.1.is_some()).map(|o| o.0).collect();
+        // Reads, and cas ops that succeeded.
+        let reads: Vec<u64> = ops
+            .iter()
+            .filter(|o| o.1.is_some() && (o.2.is_none() || o.4.is_some()))
+            .map(|o| o.0)
+            .collect();
         explain(&spoken(ops), &reads, &json!(0), Some("r"), false)
     }
 
@@ -199,6 +213,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_cas_that_saw_an_overwritten_value_is_said_so() {
+        let w = words(&[
+            (0, None, Some(json!(3)), 0, Some(1)),
+            (2, None, Some(json!(4)), 2, Some(3)),
+            (4, Some(json!(3)), Some(json!(5)), 4, Some(5)),
+        ])
+        .expect("a sentence");
+        assert_eq!(
+            w,
+            "cas of key \"r\" from 3 to 5 succeeded at 5.00 s, but the only value that could still be current then is 4 (op 2, done at 3.00 s)"
+        );
+        // Its own new value does not explain what it saw.
+        assert!(words(&[(0, Some(json!(5)), Some(json!(5)), 0, Some(1))]).is_some());
+    }
+
     /// Brute force: some order of the ok ops and any of the unacknowledged
     /// writes, within their times, where every read sees the last write.
     fn linearizable(ops: &[Op]) -> bool {
@@ -226,8 +256,8 @@ mod tests {
                 }
                 let next = match (&ops[i].1, &ops[i].2) {
                     (Some(r), _) if r != value => continue,
-                    (Some(_), _) => value.clone(),
-                    (None, Some(w)) => w.clone(),
+                    (Some(_), None) => value.clone(),
+                    (_, Some(w)) => w.clone(),
                     (None, None) => continue,
                 };
                 placed[i] = true;
@@ -241,10 +271,12 @@ mod tests {
         go(ops, &mut vec![false; ops.len()], &json!(0))
     }
 
-    fn an_op() -> impl Strategy<Value = (bool, u64, u64, u64, bool)> {
-        // (read?, value 0-2, invoked 0-5, length 0-3, acknowledged?)
+    fn an_op() -> impl Strategy<Value = (u8, u64, u64, u64, u64, bool)> {
+        // (0 read / 1 write / 2 cas, value 0-2, cas's new value 0-2,
+        // invoked 0-5, length 0-3, acknowledged?)
         (
-            any::<bool>(),
+            0u8..3,
+            0u64..3,
             0u64..3,
             0u64..6,
             0u64..4,
@@ -263,12 +295,12 @@ mod tests {
             let ops: Vec<Op> = raw
                 .iter()
                 .enumerate()
-                .map(|(i, &(read, v, at, len, acked))| {
-                    let done = (acked || read).then_some(at + len);
-                    if read {
-                        (i as u64, Some(json!(v)), None, at, done)
-                    } else {
-                        (i as u64, None, Some(json!(v)), at, done)
+                .map(|(i, &(kind, v, new, at, len, acked))| {
+                    let done = (acked || kind == 0).then_some(at + len);
+                    match kind {
+                        0 => (i as u64, Some(json!(v)), None, at, done),
+                        1 => (i as u64, None, Some(json!(v)), at, done),
+                        _ => (i as u64, Some(json!(v)), Some(json!(new)), at, done),
                     }
                 })
                 .collect();
