@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 mod generated;
+mod measure;
 use generated::{generate_into, Corrupt, Spec, Values};
+use measure::peak_rss_mb;
 use std::time::{Duration, Instant};
 
 fn data_dir() -> Option<PathBuf> {
@@ -124,16 +126,6 @@ fn generate(
         corrupt: corrupt_at.map(|at| (at, Corrupt::Unwritten)),
         ..Spec::new(n_ops, keys, clients, seed, Values::Few)
     })
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {

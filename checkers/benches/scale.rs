@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 #[allow(dead_code)] // the benchmark writes valid histories only
 mod generated;
+mod measure;
 use generated::{generate_into, Spec, Values};
+use measure::peak_rss_mb;
 
 /// Writes `n_ops` generated kv ops to `path`.
 fn write(path: &Path, n_ops: usize) -> std::io::Result<()> {
@@ -30,16 +32,6 @@ fn write(path: &Path, n_ops: usize) -> std::io::Result<()> {
     });
     result?;
     w.flush()
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 fn main() {

@@ -19,10 +19,13 @@
 //! `FAULTLINE_TXN_BENCH_RUNS=1` times one run instead of 3.
 
 mod generate;
+#[path = "../measure/mod.rs"]
+mod measure;
 mod plant;
 
 use faultline_checkers::txn::{self, ConsistencyModel, TxnWorkload};
 use generate::{generate, Db, Plant};
+use measure::peak_rss_mb;
 use plant::{relate, Gadget, Relation};
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -31,18 +34,6 @@ use std::time::Instant;
 
 /// Copies of a gadget planted into one history.
 const PLANTS: usize = 3;
-
-fn peak_rss_mb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        / 1024
-}
 
 /// CPU seconds (user + system, all threads) this process has used: on a
 /// shared machine, what the check cost apart from waiting for a core.
@@ -236,7 +227,7 @@ fn main() {
                     "| {number} | {n} | {} | {max_writes} | {history} | {mb} | {model} | {read_s:.3} | {check_s:.3} | {total:.3} | {cpu:.2} | {} | {named} | {types} | {} |",
                     w.name(),
                     evidence.stats.edges,
-                    peak_rss_mb()
+                    peak_rss_mb().round()
                 );
                 if is_wrong {
                     wrong.push(format!("{n} txns, case {number}: {history}"));
