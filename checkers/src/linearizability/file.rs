@@ -11,7 +11,7 @@
 //! own ops and the nemesis ops around them.
 
 use super::calls;
-use super::parts::{check_part, run_parts, summarise, Part, PartReport};
+use super::parts::{check_part, first_failure, run_parts, summarise, Part, PartReport};
 use super::split_file::{PartOps, SplitFile};
 use super::{add_witness, Options};
 use crate::anomaly;
@@ -125,7 +125,7 @@ where
         Ok(report)
     })?;
     let mut result = summarise(model.name(), &reports, started.elapsed());
-    match reports.iter().position(PartReport::is_invalid) {
+    match first_failure(&reports) {
         Some(first) => {
             let invalid = invalid.into_inner().expect("no part check panicked");
             let (_, history) = invalid

@@ -148,9 +148,12 @@ fn default_memory_limit() -> u64 {
     total_kib * 1024 / 2
 }
 
+/// How long the other parts may go on once one is found invalid.
+const INVALID_GRACE: Duration = Duration::from_secs(2);
+
 /// Checks parts of the given sizes (calls) on all cores, biggest first, with
-/// one budget; `check(i, model, budget)` decides part `i`. The first invalid
-/// part stops the others.
+/// one budget; `check(i, model, budget)` decides part `i`. Once a part is
+/// invalid the others get [`INVALID_GRACE`] to finish.
 pub(super) fn run_parts<M, F, C>(
     sizes: &[usize],
     opts: &Options,
@@ -175,30 +178,63 @@ where
     // Biggest parts first, so the last ones to finish are small.
     let mut order: Vec<usize> = (0..sizes.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
-    let check_one = |&i: &usize| -> Result<(usize, PartReport), String> {
-        let report = check(i, make()?, &budget)?;
-        if report.is_invalid() {
-            stop.store(true, Ordering::Relaxed);
-        }
-        Ok((i, report))
-    };
-    let run = || -> Result<Vec<(usize, PartReport)>, String> {
-        if sizes.len() == 1 {
-            order.iter().map(check_one).collect()
-        } else {
-            order.par_iter().map(check_one).collect()
-        }
-    };
-    let mut done = match opts.threads {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .map_err(|e| format!("cannot start {n} checker threads: {e}"))?
-            .install(run)?,
-        None => run()?,
-    };
+    // The first invalid part does not stop the others at once: a part that
+    // failed earlier in the history may still be running, and the earliest
+    // failure is the one to report. They get a short grace, then stop.
+    let done = std::thread::scope(|scope| {
+        // `true`: a part was found invalid; `false`: every part is done.
+        // Made here so that a panic drops the sender and ends the thread.
+        let (found, grace) = std::sync::mpsc::channel::<bool>();
+        let stop = &stop;
+        scope.spawn(move || stop_after_grace(stop, grace));
+        let check_one = |&i: &usize| -> Result<(usize, PartReport), String> {
+            let report = check(i, make()?, &budget)?;
+            if report.is_invalid() {
+                let _ = found.send(true);
+            }
+            Ok((i, report))
+        };
+        let run = || -> Result<Vec<(usize, PartReport)>, String> {
+            if sizes.len() == 1 {
+                order.iter().map(check_one).collect()
+            } else {
+                order.par_iter().map(check_one).collect()
+            }
+        };
+        let done = match opts.threads {
+            Some(n) => rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .map_err(|e| format!("cannot start {n} checker threads: {e}"))
+                .and_then(|pool| pool.install(run)),
+            None => run(),
+        };
+        let _ = found.send(false);
+        done
+    });
+    let mut done = done?;
     done.sort_by_key(|(i, _)| *i);
     Ok(done.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Sets `stop` [`INVALID_GRACE`] after the first `true` on `found`, unless
+/// a `false` (every part done) or the sender's end comes first.
+fn stop_after_grace(stop: &AtomicBool, found: std::sync::mpsc::Receiver<bool>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    if found.recv() != Ok(true) {
+        return;
+    }
+    let until = Instant::now() + INVALID_GRACE;
+    loop {
+        match found.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(true) => continue,
+            Ok(false) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
 }
 
 /// Decides one part with the search `strategy` names.
@@ -501,6 +537,22 @@ fn invalidity(history: &History, part: &Part<'_>, found: Found) -> Invalidity {
 
 /// The verdict over all parts (`reports` in part order): the first invalid
 /// part's evidence, else what is unfinished, else valid.
+/// The invalid part the check reports: the one that failed first in the
+/// history (its failed op completed, or, never completing, was invoked,
+/// earliest).
+pub(super) fn first_failure(reports: &[PartReport]) -> Option<usize> {
+    (0..reports.len())
+        .filter_map(|i| match &reports[i].verdict {
+            PartVerdict::Invalid(why) => {
+                let op = &why.counterexample.failed_op;
+                Some((op.completion.unwrap_or(op.index), i))
+            }
+            _ => None,
+        })
+        .min()
+        .map(|(_, i)| i)
+}
+
 pub(super) fn summarise(name: &str, reports: &[PartReport], elapsed: Duration) -> CheckResult {
     let n_calls: usize = reports.iter().map(|r| r.ops).sum();
     let states: u64 = reports.iter().map(|r| r.stats.states).sum();
@@ -513,7 +565,7 @@ pub(super) fn summarise(name: &str, reports: &[PartReport], elapsed: Duration) -
         counterexample: None,
         unfinished: None,
     };
-    let invalid = reports.iter().find_map(|r| match &r.verdict {
+    let invalid = first_failure(reports).and_then(|i| match &reports[i].verdict {
         PartVerdict::Invalid(why) => Some(why),
         _ => None,
     });

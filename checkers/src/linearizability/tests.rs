@@ -525,3 +525,52 @@ mod stretch_memo {
         }
     }
 }
+
+/// Three keys fail: the big one (checked first) late; one whose read began
+/// first but ended last; a small one early. The check reports the one that
+/// failed first in the history, whatever order the parts ran in.
+#[test]
+fn of_several_invalid_keys_the_earliest_failure_is_reported() {
+    let mut ops = Vec::new();
+    let mut push = |kind, p, f: &str, key: &str, value: Value| {
+        let i = ops.len() as u64;
+        ops.push(Op {
+            key: Some(key.into()),
+            ..Op::client(i, kind, p, f, value)
+        });
+    };
+    // Key b: a read of a value never written, running from first to last.
+    push(OpType::Invoke, 2, "read", "b", Value::Null);
+    // Key a: a write, then a read of a value never written, early.
+    push(OpType::Invoke, 1, "write", "a", json!(1));
+    push(OpType::Ok, 1, "write", "a", json!(1));
+    push(OpType::Invoke, 1, "read", "a", Value::Null);
+    push(OpType::Ok, 1, "read", "a", json!(7));
+    // Key c: forty writes and reads, then a read of a value never written.
+    for v in 0..40 {
+        push(OpType::Invoke, 0, "write", "c", json!(v));
+        push(OpType::Ok, 0, "write", "c", json!(v));
+        push(OpType::Invoke, 0, "read", "c", Value::Null);
+        push(OpType::Ok, 0, "read", "c", json!(v));
+    }
+    push(OpType::Invoke, 0, "read", "c", Value::Null);
+    push(OpType::Ok, 0, "read", "c", json!(99));
+    push(OpType::Ok, 2, "read", "b", json!(5));
+    let h = History::new(ops);
+    for threads in [1, 2] {
+        let opts = Options {
+            threads: Some(threads),
+            ..Options::default()
+        };
+        let r = check_named(&h, "kv", None, &opts).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+        let cx = r
+            .details
+            .linearizability()
+            .unwrap()
+            .counterexample
+            .as_ref()
+            .unwrap();
+        assert_eq!(cx.key.as_deref(), Some("a"), "{}", r.summary);
+    }
+}
