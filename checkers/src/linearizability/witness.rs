@@ -153,12 +153,9 @@ fn items_of<'h>(history: &'h History, key: Option<&str>) -> Option<Vec<Item<'h>>
     let calls = calls::collect(history).ok()?;
     let items = calls
         .into_iter()
+        // `calls::collect` already gave a keyless invoke its completion's key.
+        .filter(|r| key.is_none() || r.call.key == key)
         .filter(|r| r.complete_pos != Some(usize::MAX))
-        // An invoke may leave its key to the completion, as the split does.
-        .filter(|r| {
-            let completion_key = || r.complete_pos.and_then(|p| history.ops[p].key.as_deref());
-            key.is_none() || r.call.key == key || (r.call.key.is_none() && completion_key() == key)
-        })
         .filter_map(|rec| {
             let effect = match (rec.call.f, rec.call.input) {
                 // An indeterminate read tells nothing: leave it out.
