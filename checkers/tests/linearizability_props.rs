@@ -199,6 +199,136 @@ fn twin_heavy_op() -> impl Strategy<Value = SmallOp> {
     })
 }
 
+/// Ops over values 0-7, completed ok but one time in eight: most values
+/// have one writer, many are never read, some are read only by reads;
+/// where the register rules rename the values no op needs and the
+/// frontier search merges dead values and placed write-and-read groups
+/// (liveness.rs).
+fn wide_value_op() -> impl Strategy<Value = SmallOp> {
+    (0u8..4, 0i64..8, 0i64..8, 0u8..8, 0i64..8).prop_map(|(f, a, b, end, seen)| {
+        let (f, arg) = match f {
+            0 | 1 => ("read", Value::Null),
+            2 => ("write", json!(a)),
+            _ => ("cas", json!([a, b])),
+        };
+        SmallOp {
+            f,
+            arg,
+            end: match end {
+                0 => 1,
+                1 => 3,
+                _ => 0,
+            },
+            read_value: json!(seen),
+        }
+    })
+}
+
+/// One op of a simulated run on a register: what it does (0-1 read, 2
+/// write, 3 cas), when it is invoked (0-11), how long it runs (1-6), where
+/// in its span it takes effect (0-3), and whether it crashes (0 of 0-7).
+type SimOp = (u8, u8, u8, u8, u8);
+
+/// A history from a simulated run of `ops` on one register where every
+/// write and cas sets its own value: each op takes effect at one moment in
+/// its span; a cas expects the current value when its `at` is even, else
+/// one from three writes back (and fails, unless it happens to be
+/// current); a crashed op takes effect when its `at` is odd. `stale`: the
+/// read of that number (mod reads) returns what the register held that
+/// many effects earlier, which may make the history invalid.
+fn simulated_history(ops: &[SimOp], stale: Option<(usize, u8)>) -> History {
+    let effect = |i: usize, op: &SimOp| {
+        let (s, e) = (op.1 as u64 * 8, (op.1 as u64 + op.2 as u64) * 8);
+        s + 1 + (e - s - 2) * op.3 as u64 / 3 + i as u64 % 2
+    };
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    order.sort_by_key(|&i| (effect(i, &ops[i]), i));
+    let mut held: Vec<Value> = vec![Value::Null];
+    let mut results: Vec<(Value, Value, OpType)> =
+        vec![(Value::Null, Value::Null, OpType::Ok); ops.len()];
+    let reads: Vec<usize> = order.iter().copied().filter(|&i| ops[i].0 < 2).collect();
+    let stale_read = stale
+        .filter(|_| !reads.is_empty())
+        .map(|(k, back)| (reads[k % reads.len()], back));
+    for &i in &order {
+        let op = &ops[i];
+        let crashed = op.4 == 0;
+        let takes_effect = !crashed || op.3 % 2 == 1;
+        let current = held.last().unwrap().clone();
+        let mine = json!(100 + i);
+        results[i] = match op.0 {
+            0 | 1 => {
+                let mut seen = current.clone();
+                if let Some((_, back)) = stale_read.filter(|&(r, _)| r == i) {
+                    seen = held[held.len().saturating_sub(1 + back as usize)].clone();
+                }
+                (
+                    Value::Null,
+                    seen,
+                    if crashed { OpType::Info } else { OpType::Ok },
+                )
+            }
+            2 => {
+                if takes_effect {
+                    held.push(mine.clone());
+                }
+                (
+                    mine.clone(),
+                    mine,
+                    if crashed { OpType::Info } else { OpType::Ok },
+                )
+            }
+            _ => {
+                let expected = if op.3.is_multiple_of(2) {
+                    current.clone()
+                } else {
+                    held[held.len().saturating_sub(3)].clone()
+                };
+                let arg = json!([expected, mine]);
+                let applies = expected == current;
+                if applies && takes_effect {
+                    held.push(mine);
+                }
+                let kind = match (crashed, applies) {
+                    (true, _) => OpType::Info,
+                    (false, true) => OpType::Ok,
+                    (false, false) => OpType::Fail,
+                };
+                (arg.clone(), arg, kind)
+            }
+        };
+    }
+    // Invokes and completions in time order.
+    let mut events: Vec<(u64, usize, bool)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        events.push((op.1 as u64 * 8, i, false));
+        events.push(((op.1 as u64 + op.2 as u64) * 8, i, true));
+    }
+    events.sort();
+    let f = |op: &SimOp| match op.0 {
+        0 | 1 => "read",
+        2 => "write",
+        _ => "cas",
+    };
+    let ops_out = events
+        .iter()
+        .enumerate()
+        .map(|(n, &(_, i, done))| {
+            let (arg, out, kind) = &results[i];
+            if done {
+                Op::client(n as u64, *kind, i as u64, f(&ops[i]), out.clone())
+            } else {
+                Op::client(n as u64, OpType::Invoke, i as u64, f(&ops[i]), arg.clone())
+            }
+        })
+        .collect();
+    History::new(ops_out)
+}
+
+fn sim_op() -> impl Strategy<Value = SimOp> {
+    (0u8..4, 0u8..12, 1u8..7, 0u8..4, 0u8..8)
+}
+
 /// 0 ok (most often), 1 info, 2 fail, 3 open, from a number below 10.
 fn end_kind(n: u8) -> u8 {
     match n {
@@ -403,6 +533,36 @@ proptest! {
         order in prop::collection::vec(0usize..10, 0..20),
     ) {
         let h = small_history(&ops, &order);
+        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
+        for opts in strategies() {
+            let r = check_named(&h, "cas-register", None, &opts).unwrap();
+            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
+        }
+    }
+
+    /// Many values, each written once or never read.
+    #[test]
+    fn wide_value_histories_match_brute_force(
+        ops in prop::collection::vec(wide_value_op(), 1..=10),
+        order in prop::collection::vec(0usize..10, 0..20),
+    ) {
+        let h = small_history(&ops, &order);
+        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
+        for opts in strategies() {
+            let r = check_named(&h, "cas-register", None, &opts).unwrap();
+            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
+        }
+    }
+
+    /// Simulated runs with unique values, some with a stale read: many
+    /// ops open at once, most values read once or never (where dead
+    /// values and placed groups merge configurations).
+    #[test]
+    fn simulated_unique_value_histories_match_brute_force(
+        ops in prop::collection::vec(sim_op(), 1..=10),
+        stale in prop::option::of((0usize..10, 1u8..4)),
+    ) {
+        let h = simulated_history(&ops, stale);
         let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
         for opts in strategies() {
             let r = check_named(&h, "cas-register", None, &opts).unwrap();

@@ -31,7 +31,13 @@
 //!   that must precede it by real time has returned, so is placed already,
 //!   and it changed nothing where it was), so the configurations need not
 //!   tell apart every subset of the reads that could be placed.
+//!
+//! For a register, [`Liveness`] adds two more: a state no op left can
+//! observe stands for all such states, and a configuration that placed a
+//! write and every read of its value also covers the same one without
+//! them (dominance on that part of the placed set, as on crashed ops).
 
+use super::liveness::Liveness;
 use super::search::{Budget, Outcome, Problem, Stats, StopReason};
 use crate::models::Model;
 use rustc_hash::FxHashMap;
@@ -41,7 +47,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// The most completed ops open at one moment this search handles.
-const MAX_OPEN: usize = 64;
+pub(super) const MAX_OPEN: usize = 64;
 
 /// Ops linearized so far, newest first; shared between configurations.
 pub(super) type Trail = Option<Rc<Path>>;
@@ -134,12 +140,19 @@ fn within(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
     true
 }
 
-/// What tells configurations of one (state, open ops placed) apart.
-type Config<T> = (Used, T);
+/// What tells configurations of one (state, open ops placed) apart: the
+/// crashed ops used (fewer is better), the open ops placed that can only
+/// help (more is better: see [`Liveness::split`]), and the trail.
+type Config<T> = (Used, u64, T);
 
-/// Configurations by (state, open ops placed), each key holding the
-/// `used` vectors none of which is within another, each with its trail `T`
-/// (the online check keeps none: `()`).
+/// Whether a configuration with `a` can do all one with `b` can.
+fn covers(a: (&Used, u64), b: (&Used, u64)) -> bool {
+    a.1 & b.1 == b.1 && within(a.0, b.0)
+}
+
+/// Configurations by (state, open ops placed less those that only help),
+/// each key holding the entries none of which covers another, each with
+/// its trail `T` (the online check keeps none: `()`).
 pub(super) struct Antichains<S, T = Trail> {
     pub(super) map: FxHashMap<(S, u64), Vec<Config<T>>>,
     pub(super) len: usize,
@@ -158,14 +171,30 @@ impl<S: Copy + Eq + std::hash::Hash, T> Antichains<S, T> {
     /// Adds a configuration unless one already there used no more; drops
     /// those it used no more than. Returns whether it was added.
     pub(super) fn insert(&mut self, state: S, lin: u64, used: Used, path: T) -> bool {
-        let list = self.map.entry((state, lin)).or_default();
-        if list.iter().any(|(u, _)| within(u, &used)) {
+        self.insert_split(state, lin, 0, used, path)
+    }
+
+    /// [`Antichains::insert`] of a configuration whose open ops placed are
+    /// `core | helping`, where placing more of `helping` is never worse.
+    pub(super) fn insert_split(
+        &mut self,
+        state: S,
+        core: u64,
+        helping: u64,
+        used: Used,
+        path: T,
+    ) -> bool {
+        let list = self.map.entry((state, core)).or_default();
+        if list
+            .iter()
+            .any(|(u, h, _)| covers((u, *h), (&used, helping)))
+        {
             return false;
         }
         let before = list.len();
         let mut dropped_entries = 0;
-        list.retain(|(u, _)| {
-            let keep = !within(&used, u);
+        list.retain(|(u, h, _)| {
+            let keep = !covers((&used, helping), (u, *h));
             if !keep {
                 dropped_entries += u.len();
             }
@@ -173,12 +202,28 @@ impl<S: Copy + Eq + std::hash::Hash, T> Antichains<S, T> {
         });
         self.len = self.len + list.len() + 1 - before;
         self.used_entries = self.used_entries + used.len() - dropped_entries;
-        list.push((used, path));
+        list.push((used, helping, path));
         true
     }
 
+    /// Each configuration: state, open ops placed, crashed ops used, trail.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (S, u64, &Used, &T)> {
+        self.map.iter().flat_map(|(&(state, core), list)| {
+            list.iter()
+                .map(move |(used, helping, path)| (state, core | helping, used, path))
+        })
+    }
+
+    /// [`Antichains::iter`], taking the configurations.
+    pub(super) fn into_configs(self) -> impl Iterator<Item = (S, u64, Used, T)> {
+        self.map.into_iter().flat_map(|((state, core), list)| {
+            list.into_iter()
+                .map(move |(used, helping, path)| (state, core | helping, used, path))
+        })
+    }
+
     pub(super) fn bytes(&self) -> u64 {
-        let per = std::mem::size_of::<((S, u64), Vec<(Used, T)>)>() + 48;
+        let per = std::mem::size_of::<((S, u64), Vec<Config<T>>)>() + 48;
         (self.len * per + self.used_entries * 8) as u64
     }
 }
@@ -282,6 +327,7 @@ pub fn search_frontier<M: Model>(
             }
         }
     }
+    let mut live = Liveness::new(problem);
     let model = &mut problem.model;
     let inputs = &problem.inputs;
     let blind: Vec<bool> = inputs.iter().map(|i| model.is_blind(i)).collect();
@@ -315,11 +361,13 @@ pub fn search_frontier<M: Model>(
     };
     // Besides the configurations: the per-op tables above, and the trails
     // this search made (counted from what was alive when it started).
-    let tables = (n_ops * (std::mem::size_of::<(u64, u32, bool)>() * 2 + 4 + 1 + 1 + 4)) as u64;
+    let tables = (n_ops * (std::mem::size_of::<(u64, u32, bool)>() * 2 + 4 + 1 + 1 + 4)) as u64
+        + live.bytes();
     let paths_before = live_paths();
     let trails = || live_paths().saturating_sub(paths_before) * PATH_BYTES;
     let mut frontier = Antichains::new();
-    frontier.insert(model.init(), 0, Box::default(), None);
+    let init = model.init();
+    live.add(model, &mut frontier, init, 0, Box::default(), None);
     // Crashed ops tried, for `effort_cap`.
     let mut tries = 0u64;
 
@@ -331,23 +379,25 @@ pub fn search_frontier<M: Model>(
                 slot_of[o] = slot;
                 slot_op[slot as usize] = op;
                 open_mask |= 1 << slot;
+                live.called(op, slot);
                 if pure[o] {
                     pure_mask |= 1 << slot;
                     // Placed at once wherever it applies.
                     let mut settled = Antichains::new();
-                    for ((state, lin), list) in std::mem::take(&mut frontier.map) {
-                        let applies = model.step(state, &inputs[o]) == Some(state);
-                        for (used, path) in list {
-                            if applies {
-                                settled.insert(state, lin | 1 << slot, used, push(&path, op));
-                            } else {
-                                settled.insert(state, lin, used, path);
-                            }
+                    for (state, lin, used, path) in
+                        std::mem::replace(&mut frontier, Antichains::new()).into_configs()
+                    {
+                        if model.step(state, &inputs[o]) == Some(state) {
+                            let path = push(&path, op);
+                            live.add(model, &mut settled, state, lin | 1 << slot, used, path);
+                        } else {
+                            live.add(model, &mut settled, state, lin, used, path);
                         }
                     }
                     frontier = settled;
                 }
             } else {
+                live.called_crashed(op);
                 let class = class_of[o] as usize;
                 if called[class] == 0 {
                     live_classes.push(class as u32);
@@ -363,14 +413,19 @@ pub fn search_frontier<M: Model>(
         let mut stack: Vec<Node<M::State>> = Vec::new();
         // Entries of the `used` vectors on the stack.
         let mut stacked_used = 0usize;
-        for (&(state, lin), list) in &frontier.map {
-            for (used, path) in list {
-                if lin & bit != 0 {
-                    next.insert(state, lin & !bit, used.clone(), path.clone());
-                } else if seen.insert(state, lin, used.clone(), None) {
-                    stacked_used += used.len();
-                    stack.push((state, lin, used.clone(), path.clone(), false));
-                }
+        for (state, lin, used, path) in frontier.iter() {
+            if lin & bit != 0 {
+                live.add(
+                    model,
+                    &mut next,
+                    state,
+                    lin & !bit,
+                    used.clone(),
+                    path.clone(),
+                );
+            } else if live.add(model, &mut seen, state, lin, used.clone(), None) {
+                stacked_used += used.len();
+                stack.push((state, lin, used.clone(), path.clone(), false));
             }
         }
         let mut expanded = 0u64;
@@ -379,7 +434,7 @@ pub fn search_frontier<M: Model>(
             expanded += 1;
             if lin & bit != 0 {
                 // `o` is pure and was placed as soon as it applied.
-                next.insert(state, lin & !bit, used, path);
+                live.add(model, &mut next, state, lin & !bit, used, path);
                 continue;
             }
             if expanded & 4095 == 0 {
@@ -398,7 +453,7 @@ pub fn search_frontier<M: Model>(
                 if let Some(s) = model.step(state, &inputs[o]) {
                     let lin2 = settled(model, inputs, &slot_op, pure_mask & !bit, s, lin);
                     let path2 = with_placed(push(&path, op), &slot_op, lin2 & !lin);
-                    next.insert(s, lin2, used.clone(), path2);
+                    live.add(model, &mut next, s, lin2, used.clone(), path2);
                 }
             }
             // Or place another open op first.
@@ -426,7 +481,7 @@ pub fn search_frontier<M: Model>(
                 if let Some(s) = model.step(state, &inputs[p as usize]) {
                     let lin1 = lin | 1 << slot;
                     let lin2 = settled(model, inputs, &slot_op, pure_mask, s, lin1);
-                    if seen.insert(s, lin2, used.clone(), None) {
+                    if live.add(model, &mut seen, s, lin2, used.clone(), None) {
                         stacked_used += used.len();
                         let path2 = with_placed(push(&path, p), &slot_op, lin2 & !lin1);
                         stack.push((s, lin2, used.clone(), path2, false));
@@ -457,7 +512,7 @@ pub fn search_frontier<M: Model>(
                     with_one_more(&used, class)
                 };
                 let lin2 = settled(model, inputs, &slot_op, pure_mask, s, lin);
-                if seen.insert(s, lin2, used2.clone(), None) {
+                if live.add(model, &mut seen, s, lin2, used2.clone(), None) {
                     stacked_used += used2.len();
                     let path2 = with_placed(push(&path, member), &slot_op, lin2 & !lin);
                     // A pure op placed after it: it no longer just sits there.
@@ -473,10 +528,8 @@ pub fn search_frontier<M: Model>(
             // `o` cannot be placed after any configuration: show the one
             // that placed the most ops.
             let (mut state, mut path) = frontier
-                .map
                 .iter()
-                .flat_map(|(&(state, _), list)| list.iter().map(move |(_, p)| (state, p)))
-                .map(|(state, p)| (state, ops_of(p)))
+                .map(|(state, _, _, p)| (state, ops_of(p)))
                 .max_by_key(|(_, ops)| ops.len())
                 .expect("the frontier is never empty before a return");
             if reuse {
@@ -506,6 +559,13 @@ pub fn search_frontier<M: Model>(
         free.push(slot_of[o]);
         open_mask &= !bit;
         pure_mask &= !bit;
+        // Now that `o` returned, more states may be dead, more groups whole.
+        live.returned(op, slot_of[o]);
+        let mut merged = Antichains::new();
+        for (state, lin, used, path) in next.into_configs() {
+            live.add(model, &mut merged, state, lin, used, path);
+        }
+        let mut next = merged;
         rebase(&mut next, &mut baseline);
         stats.max_depth = stats.max_depth.max(next.len as u64);
         frontier = next;
@@ -554,7 +614,7 @@ pub(super) fn rebase<S: Copy + Eq + std::hash::Hash, T>(
 ) {
     let mut common: Option<Vec<(u32, u32)>> = None;
     for list in configs.map.values() {
-        for (used, _) in list {
+        for (used, _, _) in list {
             common = Some(match common {
                 None => used.to_vec(),
                 Some(c) => c
@@ -576,7 +636,7 @@ pub(super) fn rebase<S: Copy + Eq + std::hash::Hash, T>(
     }
     let mut entries = 0;
     for list in configs.map.values_mut() {
-        for (used, _) in list.iter_mut() {
+        for (used, _, _) in list.iter_mut() {
             let rest: Vec<(u32, u32)> = used
                 .iter()
                 .filter_map(|&(class, n)| {

@@ -9,6 +9,7 @@
 pub mod calls;
 pub mod file;
 mod frontier;
+mod liveness;
 mod memo;
 pub mod online;
 mod parts;

@@ -328,13 +328,11 @@ impl<M: Model> Part<M> {
         let mut next: Antichains<M::State, ()> = Antichains::new();
         let mut seen: Antichains<M::State, ()> = Antichains::new();
         let mut stack: Vec<(M::State, u64, Used, bool)> = Vec::new();
-        for (&(state, lin), list) in &self.configs.map {
-            for (used, _) in list {
-                if lin & bit != 0 {
-                    next.insert(state, lin & !bit, used.clone(), ());
-                } else if seen.insert(state, lin, used.clone(), ()) {
-                    stack.push((state, lin, used.clone(), false));
-                }
+        for (state, lin, used, _) in self.configs.iter() {
+            if lin & bit != 0 {
+                next.insert(state, lin & !bit, used.clone(), ());
+            } else if seen.insert(state, lin, used.clone(), ()) {
+                stack.push((state, lin, used.clone(), false));
             }
         }
         let mut expanded = 0u64;

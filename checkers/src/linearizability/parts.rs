@@ -263,14 +263,9 @@ fn decide<M: Model>(
             // frontier whose `invalid` is proof), capped at a few
             // crashed ops tried an op; then the depth-first search for good.
             let n = problem.inputs.len() as u64;
-            let short = Budget {
-                deadline: Some(first_of(Instant::now() + opts.first_try, budget.deadline)),
-                ..*budget
-            };
             if !opts.first_try.is_zero() {
-                let (found, stats) = search(problem, &short);
-                if !matches!(found, Outcome::Unknown(StopReason::Timeout)) || budget_over(budget) {
-                    return (found, stats);
+                if let Some(decided) = first_try(problem, budget, opts) {
+                    return decided;
                 }
             }
             if let Some((found @ Outcome::Invalid { .. }, stats)) = search_frontier(
@@ -287,13 +282,8 @@ fn decide<M: Model>(
             // depth-first search is fastest when it does not go astray;
             // when it does (many clients), the frontier search, whose
             // configurations stay few without crashed ops.
-            let short = Budget {
-                deadline: Some(first_of(Instant::now() + opts.first_try, budget.deadline)),
-                ..*budget
-            };
-            let (found, stats) = search(problem, &short);
-            if !matches!(found, Outcome::Unknown(StopReason::Timeout)) || budget_over(budget) {
-                return (found, stats);
+            if let Some(decided) = first_try(problem, budget, opts) {
+                return decided;
             }
             if let Some(found) = search_frontier(problem, budget, Crashed::AtMostOnce, u64::MAX) {
                 return found;
@@ -302,6 +292,29 @@ fn decide<M: Model>(
         Strategy::Auto | Strategy::DepthFirst => {}
     }
     search(problem, budget)
+}
+
+/// The depth-first search's short first try: `opts.first_try` long, in a
+/// quarter of the memory limit (so that the search after it has room).
+/// `None` when it ran out of either and the run's own deadline has not
+/// passed: the caller goes on with another search.
+fn first_try<M: Model>(
+    problem: &mut Problem<M>,
+    budget: &Budget<'_>,
+    opts: &Options,
+) -> Option<(Outcome<M::State>, Stats)> {
+    let short = Budget {
+        deadline: Some(first_of(Instant::now() + opts.first_try, budget.deadline)),
+        memory_limit: budget.memory_limit / 4,
+        memo_keep: budget.memo_keep / 4,
+        ..*budget
+    };
+    let (found, stats) = search(problem, &short);
+    let gave_up = matches!(
+        found,
+        Outcome::Unknown(StopReason::Timeout | StopReason::Memory)
+    );
+    (!gave_up || budget_over(budget)).then_some((found, stats))
 }
 
 fn first_of(a: Instant, b: Option<Instant>) -> Instant {
@@ -374,19 +387,22 @@ fn search_part<M: Model>(
     opts: &Options,
 ) -> Result<(Found, Stats), String> {
     let (mut problem, mut origin) = build_problem(&part.calls, model)?;
-    if let Err(call) = register_rules::simplify(&mut problem, &mut origin) {
-        // No search needed: nothing could have set the value it observed.
-        let model = &mut problem.model;
-        let init = model.init();
-        let found = Found::Invalid {
-            prefix: Vec::new(),
-            state: model.state_json(init),
-            blocked: call,
-            tail: Vec::new(),
-            reason: Some(unwritten_value(&part.calls[call])),
-        };
-        return Ok((found, Stats::default()));
-    }
+    let rewrite = match register_rules::simplify(&mut problem, &mut origin) {
+        Ok(rewrite) => rewrite,
+        Err(call) => {
+            // No search needed: nothing could have set the value it observed.
+            let model = &mut problem.model;
+            let init = model.init();
+            let found = Found::Invalid {
+                prefix: Vec::new(),
+                state: model.state_json(init),
+                blocked: call,
+                tail: Vec::new(),
+                reason: Some(unwritten_value(&part.calls[call])),
+            };
+            return Ok((found, Stats::default()));
+        }
+    };
     let (outcome, stats) = decide(&mut problem, budget, opts);
     let found = match outcome {
         Outcome::Valid => Found::Valid,
@@ -394,7 +410,14 @@ fn search_part<M: Model>(
         Outcome::Invalid {
             prefix, blocked, ..
         } => {
-            // Replay the prefix to show the states along its end.
+            // Replay the prefix to show the states along its end, with the
+            // values the rules renamed as they were (the prefix applies
+            // the same way to them).
+            if let Some(ops) = problem.model.as_registers(&mut problem.inputs) {
+                for &(op, before) in &rewrite.renamed {
+                    ops[op as usize] = before;
+                }
+            }
             let model = &mut problem.model;
             model.for_evidence();
             let mut s = model.init();

@@ -5,10 +5,10 @@
 //! register most of them are decided by who observes the value they set.
 //!
 //! Only for a model that is one register (read, write, cas; see
-//! [`Model::as_register`]). A value is *observed* by a completed read of
+//! [`Model::as_registers`]). A value is *observed* by a completed read of
 //! it or a completed cas expecting it, and *needed* if observed or
 //! expected by a crashed cas whose new value is needed. A *producer* of a
-//! value is a write of it or a cas to it from another value. Three rules:
+//! value is a write of it or a cas to it from another value. Four rules:
 //!
 //! - drop: a crashed op that produces a value no op needs, or a crashed
 //!   cas that leaves the value as it was, never matters. In any
@@ -23,6 +23,13 @@
 //!   before the first such op returns: it becomes a completed op returning
 //!   just after that one (positions are doubled to make room), so the
 //!   search no longer tries it in or out.
+//! - one dead value: the values no op needs are renamed to one of them (the
+//!   initial value, if it is not needed). No op left tells them apart: each
+//!   op applies in a state of one of them exactly when it applies in
+//!   another, and leads to the same state up to the renaming, so the
+//!   renamed history has the same linearizations. With unique values most
+//!   writes are never read; renamed, they become equal inputs, whose
+//!   configurations merge and which the searches order by their returns.
 
 use super::calls;
 use super::parts::build_problem;
@@ -39,6 +46,9 @@ pub(super) struct Rewrite {
     /// Crashed ops that must take effect (their `origin`), now completed
     /// ops returning at the (doubled, odd) position given.
     pub forced: Vec<(usize, u64)>,
+    /// Ops whose value no op needs, renamed to the dead value: their index
+    /// in the problem (after the drops) and their input before.
+    pub renamed: Vec<(u32, RegisterInput)>,
 }
 
 /// Applies the rules to `problem`, keeping `origin` (the part's index of
@@ -48,17 +58,11 @@ pub(super) fn simplify<M: Model>(
     problem: &mut Problem<M>,
     origin: &mut Vec<usize>,
 ) -> Result<Rewrite, usize> {
-    let model = &mut problem.model;
-    let Some(ops) = problem
-        .inputs
-        .iter()
-        .map(|i| model.as_register(i))
-        .collect::<Option<Vec<RegisterInput>>>()
-    else {
+    let init_state = problem.model.init();
+    let Some(init) = problem.model.register_value(init_state) else {
         return Ok(Rewrite::default());
     };
-    let init_state = model.init();
-    let Some(init) = model.register_value(init_state) else {
+    let Some(ops) = problem.model.as_registers(&mut problem.inputs) else {
         return Ok(Rewrite::default());
     };
     let n = ops.len();
@@ -117,7 +121,7 @@ pub(super) fn simplify<M: Model>(
     }
     let mut rewrite = Rewrite {
         dropped: (0..n).filter(|&i| drop[i]).map(|i| origin[i]).collect(),
-        forced: Vec::new(),
+        ..Rewrite::default()
     };
     loop {
         // Per value: the first return of a completed op observing it, and
@@ -167,6 +171,7 @@ pub(super) fn simplify<M: Model>(
             break;
         }
     }
+    rewrite.renamed = rename_dead_values(ops, &drop, &needed, init);
     if !rewrite.dropped.is_empty() {
         retain_kept(&mut problem.inputs, &drop);
         retain_kept(&mut problem.call_pos, &drop);
@@ -174,6 +179,48 @@ pub(super) fn simplify<M: Model>(
         retain_kept(origin, &drop);
     }
     Ok(rewrite)
+}
+
+/// The dead-value rule: renames in `ops` every value produced that no op
+/// needs to one dead value; returns what was renamed, indexed as after the
+/// drops. The dead value is the initial value when that is not needed
+/// (then the initial state is the dead one), else the least value renamed.
+fn rename_dead_values(
+    ops: &mut [RegisterInput],
+    drop: &[bool],
+    needed: &[bool],
+    init: u32,
+) -> Vec<(u32, RegisterInput)> {
+    let produced = |op: &RegisterInput| match *op {
+        RegisterInput::Write(v) | RegisterInput::Cas(_, v) => Some(v),
+        RegisterInput::Read(_) => None,
+    };
+    let dead = if needed[init as usize] {
+        let unneeded = ops.iter().zip(drop).filter(|(_, &d)| !d);
+        let Some(least) = unneeded
+            .filter_map(|(op, _)| produced(op))
+            .filter(|&v| !needed[v as usize])
+            .min()
+        else {
+            return Vec::new();
+        };
+        least
+    } else {
+        init
+    };
+    let mut renamed = Vec::new();
+    let kept = ops.iter_mut().zip(drop).filter(|(_, &d)| !d);
+    for (index, (op, _)) in kept.enumerate() {
+        let before = *op;
+        match op {
+            RegisterInput::Write(v) | RegisterInput::Cas(_, v) if !needed[*v as usize] => *v = dead,
+            _ => {}
+        }
+        if *op != before {
+            renamed.push((index as u32, before));
+        }
+    }
+    renamed
 }
 
 fn retain_kept<T>(v: &mut Vec<T>, drop: &[bool]) {

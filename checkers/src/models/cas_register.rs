@@ -109,8 +109,8 @@ impl Model for CasRegister {
         }
     }
 
-    fn as_register(&self, input: &RegisterInput) -> Option<RegisterInput> {
-        Some(*input)
+    fn as_registers<'a>(&self, inputs: &'a mut [RegisterInput]) -> Option<&'a mut [RegisterInput]> {
+        Some(inputs)
     }
 
     fn register_value(&self, state: u32) -> Option<u32> {

@@ -132,15 +132,16 @@ pub trait Model: Send {
         false
     }
 
-    /// `input` as a register's read, write or cas, for a model that is one
-    /// register (`register`, `cas-register`, a key of `kv`): the search
-    /// then applies the register rules of `register_rules.rs`, sound only
-    /// for a register. `None` (the default) for any other model.
-    fn as_register(&self, _input: &Self::Input) -> Option<RegisterInput> {
+    /// `inputs` as a register's reads, writes and cases, for a model that
+    /// is one register (`register`, `cas-register`, a key of `kv`): the
+    /// search then applies the register rules of `register_rules.rs`
+    /// (which may rewrite them), sound only for a register. `None` (the
+    /// default) for any other model.
+    fn as_registers<'a>(&self, _inputs: &'a mut [Self::Input]) -> Option<&'a mut [RegisterInput]> {
         None
     }
 
-    /// `state` as a register's value, where [`Model::as_register`] is given.
+    /// `state` as a register's value, where [`Model::as_registers`] is given.
     fn register_value(&self, _state: Self::State) -> Option<u32> {
         None
     }
