@@ -494,6 +494,27 @@ fn brute_force(h: &History, step: Step) -> bool {
     go(&ops, step, &mut done, Value::Null)
 }
 
+/// Every search gives `h` the brute-force oracle's verdict as a cas register.
+fn every_search_agrees_with_brute_force(h: &History) -> Result<(), TestCaseError> {
+    let expected = if brute_force(h, register_step) {
+        Verdict::Valid
+    } else {
+        Verdict::Invalid
+    };
+    for opts in strategies() {
+        let r = check_named(h, "cas-register", None, &opts).unwrap();
+        prop_assert_eq!(
+            r.verdict,
+            expected,
+            "{:?}: {}\n{:#?}",
+            opts,
+            r.summary,
+            h.ops
+        );
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -503,11 +524,7 @@ proptest! {
         order in prop::collection::vec(0usize..8, 0..16),
     ) {
         let h = small_history(&ops, &order);
-        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
-        for opts in strategies() {
-            let r = check_named(&h, "cas-register", None, &opts).unwrap();
-            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
-        }
+        every_search_agrees_with_brute_force(&h)?;
     }
 
     /// Most ops crashed: where the frontier search's dominance and blind-op
@@ -518,11 +535,7 @@ proptest! {
         order in prop::collection::vec(0usize..10, 0..20),
     ) {
         let h = small_history(&ops, &order);
-        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
-        for opts in strategies() {
-            let r = check_named(&h, "cas-register", None, &opts).unwrap();
-            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
-        }
+        every_search_agrees_with_brute_force(&h)?;
     }
 
     /// Ops over two values, most of them completed: many open ops with
@@ -533,11 +546,7 @@ proptest! {
         order in prop::collection::vec(0usize..10, 0..20),
     ) {
         let h = small_history(&ops, &order);
-        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
-        for opts in strategies() {
-            let r = check_named(&h, "cas-register", None, &opts).unwrap();
-            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
-        }
+        every_search_agrees_with_brute_force(&h)?;
     }
 
     /// Many values, each written once or never read.
@@ -547,11 +556,7 @@ proptest! {
         order in prop::collection::vec(0usize..10, 0..20),
     ) {
         let h = small_history(&ops, &order);
-        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
-        for opts in strategies() {
-            let r = check_named(&h, "cas-register", None, &opts).unwrap();
-            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
-        }
+        every_search_agrees_with_brute_force(&h)?;
     }
 
     /// Simulated runs with unique values, some with a stale read: many
@@ -563,11 +568,7 @@ proptest! {
         stale in prop::option::of((0usize..10, 1u8..4)),
     ) {
         let h = simulated_history(&ops, stale);
-        let expected = if brute_force(&h, register_step) { Verdict::Valid } else { Verdict::Invalid };
-        for opts in strategies() {
-            let r = check_named(&h, "cas-register", None, &opts).unwrap();
-            prop_assert_eq!(r.verdict, expected, "{:?}: {}\n{:#?}", opts, r.summary, h.ops);
-        }
+        every_search_agrees_with_brute_force(&h)?;
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! multiply with every order of the writes nobody reads any more.
 
 use super::frontier::{Antichains, Used, MAX_OPEN};
+use super::register_rules::value_count;
 use super::search::Problem;
 use crate::models::{Model, RegisterInput};
 
@@ -79,15 +80,7 @@ impl<S: Copy> Liveness<S> {
                 RegisterInput::Write(_) => NONE,
             })
             .collect();
-        let values = ops
-            .iter()
-            .map(|op| match *op {
-                RegisterInput::Read(v) | RegisterInput::Write(v) => v,
-                RegisterInput::Cas(a, b) => a.max(b),
-            })
-            .chain([init])
-            .max()
-            .map_or(0, |v| v as usize + 1);
+        let values = value_count(ops, init);
         live.uncalled = vec![0; values];
         live.open = vec![0; values];
         live.immortal = vec![false; values];

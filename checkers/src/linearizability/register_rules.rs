@@ -66,16 +66,7 @@ pub(super) fn simplify<M: Model>(
         return Ok(Rewrite::default());
     };
     let n = ops.len();
-    let values = ops
-        .iter()
-        .map(|op| match *op {
-            RegisterInput::Read(v) | RegisterInput::Write(v) => v,
-            RegisterInput::Cas(a, b) => a.max(b),
-        })
-        .chain([init])
-        .max()
-        .unwrap_or(0) as usize
-        + 1;
+    let values = value_count(ops, init);
     let crashed: Vec<bool> = problem.return_pos.iter().map(Option::is_none).collect();
 
     // Needed values: observed, or expected by a crashed cas to a needed one.
@@ -179,6 +170,19 @@ pub(super) fn simplify<M: Model>(
         retain_kept(origin, &drop);
     }
     Ok(rewrite)
+}
+
+/// How many values a register's ops and initial value `init` span (values
+/// are interned from 0).
+pub(super) fn value_count(ops: &[RegisterInput], init: u32) -> usize {
+    ops.iter()
+        .map(|op| match *op {
+            RegisterInput::Read(v) | RegisterInput::Write(v) => v,
+            RegisterInput::Cas(a, b) => a.max(b),
+        })
+        .chain([init])
+        .max()
+        .map_or(0, |v| v as usize + 1)
 }
 
 /// The dead-value rule: renames in `ops` every value produced that no op
