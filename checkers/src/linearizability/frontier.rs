@@ -527,10 +527,10 @@ pub fn search_frontier<M: Model>(
         if next.len == 0 {
             // `o` cannot be placed after any configuration: show the one
             // that placed the most ops.
-            let (mut state, mut path) = frontier
+            let mut path = frontier
                 .iter()
-                .map(|(state, _, _, p)| (state, ops_of(p)))
-                .max_by_key(|(_, ops)| ops.len())
+                .map(|(_, _, _, p)| ops_of(p))
+                .max_by_key(Vec::len)
                 .expect("the frontier is never empty before a return");
             if reuse {
                 // Shown as a real linearization: up to a crashed op's second use.
@@ -540,12 +540,14 @@ pub fn search_frontier<M: Model>(
                     .position(|&p| std::mem::replace(&mut once[p as usize], true))
                     .unwrap_or(path.len());
                 path.truncate(real);
-                state = model.init();
-                for &p in &path {
-                    state = model
-                        .step(state, &inputs[p as usize])
-                        .expect("a path the search took replays");
-                }
+            }
+            // The state after it, replayed: the configuration's own may be
+            // the dead representative (liveness.rs).
+            let mut state = model.init();
+            for &p in &path {
+                state = model
+                    .step(state, &inputs[p as usize])
+                    .expect("a path the search took replays");
             }
             return Some((
                 Outcome::Invalid {

@@ -89,8 +89,8 @@ impl<S: Copy> Liveness<S> {
         for (op, &v) in live.observes.iter().enumerate() {
             if v != NONE {
                 live.uncalled[v as usize] += 1;
-                // Only a cas is ever crashed: a read that did not complete
-                // is left out of the problem.
+                // Of the ops that observe, only a cas can be crashed here: a
+                // read that did not complete is left out of the problem.
                 live.immortal[v as usize] |= problem.return_pos[op].is_none();
                 expected[v as usize] |= matches!(ops[op], RegisterInput::Cas(..));
             }
