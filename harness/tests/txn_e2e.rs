@@ -133,7 +133,10 @@ fn txn_split_is_caught_as_non_atomic_txns() {
         return;
     }
     let non_atomic = ["G0", "G1b", "G1c", "G-single", "internal"];
-    let r = caught("txn-split", "partition", &[], |r| {
+    // The split parts of two txns interleave only when the txns overlap;
+    // at 100 ops/s a txn takes ~1 ms and they seldom do, so as fast as
+    // raft-kv answers (2 of 2 runs by hand: thousands of G0/G1c/G-single).
+    let r = caught("txn-split", "partition", &["--rate", "0"], |r| {
         r.code == 1
             && r.evidence
                 .anomaly_types
@@ -177,13 +180,17 @@ fn txn_snapshot_isolation_passes_si_and_fails_serializable_with_write_skew() {
         return;
     }
     // Every run passes the snapshot-isolation check; one shows write skew,
-    // which needs txns whose snapshots overlap: ten clients, not five (a
-    // median 4.6 s to the first anomaly in the detection matrix).
+    // which needs txns whose snapshots overlap: ten clients as fast as
+    // raft-kv answers. At 100 ops/s a txn takes ~1 ms, two seldom overlap,
+    // and a CI run saw no write skew in 8 runs; at `--rate 0`, 3 of 3 runs
+    // by hand passed snapshot isolation with 466-544 G2-items each.
     let si = [
         "--consistency-models",
         "snapshot-isolation",
         "--concurrency",
         "10",
+        "--rate",
+        "0",
     ];
     let r = caught("txn-snapshot-isolation", "partition", &si, |r| {
         assert_eq!(r.code, 0, "not snapshot isolation:\n{}", r.stdout);
