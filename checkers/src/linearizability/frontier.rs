@@ -561,13 +561,16 @@ pub fn search_frontier<M: Model>(
         free.push(slot_of[o]);
         open_mask &= !bit;
         pure_mask &= !bit;
-        // Now that `o` returned, more states may be dead, more groups whole.
-        live.returned(op, slot_of[o]);
-        let mut merged = Antichains::new();
-        for (state, lin, used, path) in next.into_configs() {
-            live.add(model, &mut merged, state, lin, used, path);
+        // Once an observer returned, more states may be dead, more groups
+        // whole: split the configurations again (for any other op, and for
+        // a model that is no register, nothing changed).
+        if live.returned(op, slot_of[o]) {
+            let mut merged = Antichains::new();
+            for (state, lin, used, path) in next.into_configs() {
+                live.add(model, &mut merged, state, lin, used, path);
+            }
+            next = merged;
         }
-        let mut next = merged;
         rebase(&mut next, &mut baseline);
         stats.max_depth = stats.max_depth.max(next.len as u64);
         frontier = next;

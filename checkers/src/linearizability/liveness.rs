@@ -134,12 +134,16 @@ impl<S: Copy> Liveness<S> {
         }
     }
 
-    /// A completed op returned (placed in every configuration), from `slot`.
-    pub(super) fn returned(&mut self, op: u32, slot: u8) {
-        if let Some(v) = self.value_observed(op) {
-            self.open[v] &= !(1 << slot);
-        }
+    /// A completed op returned (placed in every configuration), from
+    /// `slot`. Whether it observed a value: only then may more states be
+    /// dead, or more groups whole, than when the configurations were split.
+    pub(super) fn returned(&mut self, op: u32, slot: u8) -> bool {
         self.open_heads &= !(1 << slot);
+        let Some(v) = self.value_observed(op) else {
+            return false;
+        };
+        self.open[v] &= !(1 << slot);
+        true
     }
 
     fn value_observed(&self, op: u32) -> Option<usize> {
